@@ -1,0 +1,31 @@
+# Two commands on a fresh machine (see README):  make run   |   make test
+VENV   ?= .venv
+PYTHON ?= python3
+CONFIG ?= config.yaml
+CORES  ?= all
+BIN    := $(VENV)/bin
+export PATH := $(abspath $(BIN)):$(PATH)
+
+.PHONY: run test bench clean-results
+
+$(BIN)/.installed: requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $@
+
+# the whole benchmark: data -> landmarks -> alignment -> embeddings -> metrics -> report/index.html
+run: $(BIN)/.installed
+	snakemake --cores $(CORES) --configfile $(CONFIG)
+
+# unit tests, then the integration tests that run the DAG on a small real subset of ../shared/data
+test: $(BIN)/.installed
+	python -m pytest -q tests
+
+bench: $(BIN)/.installed
+	python bench/eval_pairs_speed.py
+	python bench/embed_throughput.py
+
+clean-results:
+	rm -rf results report/index.html report/manifest.json .snakemake

@@ -1,0 +1,27 @@
+# facebench: raw datasets -> aligned faces -> embeddings -> metrics -> report/index.html
+# Run: snakemake --cores 8            (config.yaml: public downloads)
+#      snakemake --cores 2 --configfile config/lfw-local.yaml   (offline, ../shared/data)
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+# A --configfile replaces config.yaml instead of being merged into it: a profile is one complete file.
+if not config:
+
+    configfile: "config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/landmarks.smk"
+include: "workflow/rules/align.smk"
+include: "workflow/rules/models.smk"
+include: "workflow/rules/embed.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    input:
+        "report/index.html",

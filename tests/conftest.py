@@ -1,0 +1,21 @@
+"""Shared test fixtures. Real-data tests read ../shared/data and skip, saying why, where it is absent."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = (ROOT.parent / "shared" / "data").resolve()
+LFW = SHARED / "lfw"
+PRETRAINED = SHARED / "weights" / "pretrained" / "mobilefacenet_arcface_casia_112x112.pth"
+
+needs_shared = pytest.mark.skipif(
+    not (LFW / "pairs.txt").is_file(),
+    reason=f"real-data test: {LFW} is absent (the LFW copy in ../shared/data is only on the project's machines)",
+)
+
+
+@pytest.fixture(scope="session")
+def root() -> Path:
+    return ROOT

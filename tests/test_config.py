@@ -1,0 +1,68 @@
+"""Config validation: the schema fills defaults and every error names the key."""
+from __future__ import annotations
+
+import copy
+
+import pytest
+import yaml
+from facebench.config import ConfigError, validate_config
+
+SCHEMA = "workflow/schemas/config.schema.yaml"
+
+
+@pytest.fixture()
+def smoke(root):
+    return yaml.safe_load((root / "config/smoke.yaml").read_text())
+
+
+@pytest.fixture(autouse=True)
+def in_root(root, monkeypatch):
+    monkeypatch.chdir(root)
+
+
+def test_every_shipped_profile_is_valid(root):
+    for path in [root / "config.yaml", *sorted((root / "config").glob("*.yaml"))]:
+        validate_config(yaml.safe_load(path.read_text()), SCHEMA)
+
+
+def test_defaults_are_filled(smoke):
+    cfg = validate_config(smoke, SCHEMA)
+    assert cfg["embed"] == {"batch_size": 16, "device": "auto"}
+    assert cfg["verification"]["threshold_search"] == ["grid", "exact"]
+    assert cfg["alignments"]["center"] == {"method": "center"}
+    assert cfg["detect"]["mtcnn"]["factor"] == 0.709
+    assert cfg["detect"]["mtcnn"]["select"] == "central"
+
+
+@pytest.mark.parametrize("edit,match", [
+    (lambda c: c.setdefault("embed", {}).update(batch_size="big"), r"config key embed.batch_size: 'big' is not of "
+                                                                   r"type 'integer'"),
+    (lambda c: c.setdefault("embed", {}).update(batch_size=0), r"config key embed.batch_size: 0 is less than"),
+    (lambda c: c["models"]["pretrained"].update(backbone="resnet9000"), r"models.pretrained.backbone: unknown "
+                                                                        r"backbone 'resnet9000'"),
+    (lambda c: c["models"]["pretrained"]["weights"].update(sha256="xyz"), r"models.pretrained.weights.sha256"),
+    (lambda c: c["datasets"]["lfw"]["images"].pop("path"), r"datasets.lfw.images: needs exactly one of \['path', "
+                                                           r"'url'\]"),
+    (lambda c: c["evaluate"][0].update(model="nope"), r"evaluate.0.model: 'nope' is not a key of models"),
+    (lambda c: c["evaluate"][0].update(alignments=["dlib"]), r"evaluate.0.alignments: 'dlib' is not a key of "
+                                                             r"alignments"),
+    (lambda c: c.pop("detect"), r"evaluate.0.alignments: 'mtcnn' uses MTCNN landmarks, but config key detect.mtcnn"),
+    (lambda c: c["detect"]["mtcnn"].update(factor=1.5), r"config key detect.mtcnn.factor: 1.5 is greater than or "
+                                                        r"equal to the maximum"),
+    (lambda c: c["detect"]["mtcnn"].update(select="biggest"), r"config key detect.mtcnn.select: 'biggest' is not "
+                                                              r"one of"),
+    (lambda c: c["detect"]["mtcnn"]["weights"].pop("onet"), r"config key detect.mtcnn.weights: 'onet' is a "
+                                                            r"required property"),
+    (lambda c: c["datasets"]["lfw"]["landmarks"].update(mtcnn={"path": "x.txt"}), r"datasets.lfw.landmarks.mtcnn: "
+                                                                                  r"the name is reserved"),
+    (lambda c: c.update(colour="red"), r"Additional properties are not allowed \('colour' was unexpected\)"),
+    (lambda c: c.setdefault("verification", {}).update(far=[-0.1]), r"verification.far.0: -0.1 is less than or "
+                                                                     r"equal to the minimum"),
+    (lambda c: c["datasets"]["lfw"]["verification"]["view2"].update(pairs="pairsX"), r"view2.pairs: 'pairsX' is "
+                                                                                      r"not a key"),
+])
+def test_bad_config_names_the_key(smoke, edit, match):
+    cfg = copy.deepcopy(smoke)
+    edit(cfg)
+    with pytest.raises(ConfigError, match=match):
+        validate_config(cfg, SCHEMA)

@@ -1,0 +1,30 @@
+"""Closed-set rank-N against brute force."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from facebench.evaluate.identification import rank_n
+
+
+def brute_rank1(f, ids):
+    f = f / np.linalg.norm(f, axis=1, keepdims=True)
+    sim = f @ f.T
+    np.fill_diagonal(sim, -np.inf)
+    return float(np.mean(np.asarray(ids)[sim.argmax(1)] == np.asarray(ids)))
+
+
+@pytest.mark.parametrize("block", [7, 1024])
+def test_rank1_matches_brute_force(block):
+    rng = np.random.default_rng(0)
+    centers = rng.normal(size=(15, 16))
+    ids = np.repeat(np.arange(15), 4)
+    f = centers[ids] + rng.normal(scale=0.9, size=(60, 16))
+    out = rank_n(f, [f"id{i}" for i in ids], ranks=(1, 5), block=block)
+    assert out["rank1"] == pytest.approx(brute_rank1(f, ids))
+    assert out["rank1"] <= out["rank5"] <= 1.0
+    assert out["n_probes"] == 60 and out["n_identities"] == 15
+
+
+def test_identity_with_one_image_is_refused():
+    with pytest.raises(ValueError, match="at least two images"):
+        rank_n(np.eye(3), ["a", "a", "b"])

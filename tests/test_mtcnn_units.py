@@ -1,0 +1,104 @@
+"""MTCNN building blocks: NMS against brute force, the pyramid, the batched crop-and-resize."""
+import numpy as np
+import pytest
+import torch
+from facebench.detect.mtcnn import Faces, Settings, crop_resize, integral_images, pyramid_scales
+from facebench.detect.nms import nms, overlap
+from torch.nn import functional as F
+
+
+def brute_nms(boxes, scores, groups, threshold, mode, inclusive):
+    """One group at a time, one box at a time: the textbook greedy loop."""
+    add = 1.0 if inclusive else 0.0
+    keep = []
+    for g in np.unique(groups):
+        idx = [i for i in np.argsort(-scores, kind="stable") if groups[i] == g]
+        while idx:
+            i = idx.pop(0)
+            keep.append(i)
+            rest = []
+            for j in idx:
+                a, b = boxes[i], boxes[j]
+                iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]) + add)
+                ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]) + add)
+                inter = iw * ih
+                area_a = (a[2] - a[0] + add) * (a[3] - a[1] + add)
+                area_b = (b[2] - b[0] + add) * (b[3] - b[1] + add)
+                denom = min(area_a, area_b) if mode == "min" else area_a + area_b - inter
+                if (inter / denom if denom > 0 else 0.0) <= threshold:
+                    rest.append(j)
+            idx = rest
+    return sorted(keep)
+
+
+def random_boxes(rng, n, groups):
+    xy = rng.uniform(0, 80, (n, 2))
+    wh = rng.uniform(2, 40, (n, 2))
+    boxes = np.concatenate([xy, xy + wh], axis=1)
+    return boxes, rng.permutation(n).astype(float) / n, rng.integers(0, groups, n)
+
+
+@pytest.mark.parametrize("mode", ["union", "min"])
+@pytest.mark.parametrize("inclusive", [False, True])
+@pytest.mark.parametrize("threshold", [0.3, 0.5, 0.7])
+def test_nms_matches_brute_force(mode, inclusive, threshold):
+    rng = np.random.default_rng(int(threshold * 10) + 7 * inclusive + 3 * (mode == "min"))
+    for _ in range(20):
+        boxes, scores, groups = random_boxes(rng, int(rng.integers(1, 120)), int(rng.integers(1, 6)))
+        got = sorted(nms(boxes, scores, groups, threshold, mode, inclusive).tolist())
+        assert got == brute_nms(boxes, scores, groups, threshold, mode, inclusive)
+
+
+def test_nms_orders_by_group_then_score_and_handles_empty():
+    assert nms(np.zeros((0, 4)), np.zeros(0), np.zeros(0, int)).size == 0
+    boxes = np.array([[0, 0, 10, 10], [1, 1, 11, 11], [0, 0, 10, 10], [50, 50, 60, 60]], float)
+    scores = np.array([0.5, 0.9, 0.8, 0.1])
+    groups = np.array([0, 0, 1, 0])
+    # group 0: box 1 beats box 0 (IoU 0.68 > 0.5), box 3 is apart; group 1 alone
+    assert nms(boxes, scores, groups, 0.5).tolist() == [1, 3, 2]
+
+
+def test_overlap_modes():
+    a = np.array([[0, 0, 10, 10]], float)
+    b = np.array([[0, 0, 5, 10]], float)
+    assert overlap(a, b, "union")[0] == pytest.approx(0.5)
+    assert overlap(a, b, "min")[0] == pytest.approx(1.0)
+    assert overlap(a, b, "union", inclusive=True)[0] == pytest.approx(66 / 121)
+    with pytest.raises(ValueError, match="NMS mode"):
+        overlap(a, b, "max")
+
+
+def test_pyramid_scales():
+    scales = pyramid_scales(150, 150, 20, 0.709)
+    assert scales[0] == pytest.approx(0.6)
+    assert np.allclose(np.diff(np.log(scales)), np.log(0.709))
+    # the smallest scale still gives P-Net a 12 px input; one more step would not
+    assert 150 * scales[-1] >= 12 > 150 * scales[-1] * 0.709
+    assert len(scales) == 6
+    # the largest face seen (12 / smallest scale) reaches the image side; a bigger min face size means fewer scales
+    assert len(pyramid_scales(150, 150, 40, 0.709)) < len(scales)
+    assert pyramid_scales(10, 200, 20, 0.709) == []
+    with pytest.raises(ValueError, match="min_face_size"):
+        Settings(min_face_size=8)
+
+
+def test_crop_resize_equals_area_interpolation():
+    rng = np.random.default_rng(0)
+    imgs = torch.from_numpy(rng.integers(0, 256, (3, 40, 50, 3), dtype=np.uint8))
+    integral = integral_images(imgs)
+    windows = torch.tensor([[0, 0, 50, 40], [3, 5, 20, 17], [10, 2, 13, 30], [7, 7, 8, 8]])  # x0, y0, x1, y1
+    image_idx = torch.tensor([0, 1, 2, 1])
+    for size in (24, 48):
+        got = crop_resize(integral, image_idx, windows, size)
+        for k, (x0, y0, x1, y1) in enumerate(windows.tolist()):
+            crop = imgs[image_idx[k], y0:y1, x0:x1].permute(2, 0, 1).float().unsqueeze(0)
+            want = F.interpolate(crop, size=(size, size), mode="area")[0]
+            assert torch.allclose(got[k], want, atol=1e-3)
+
+
+def test_pick_policies():
+    faces = Faces(boxes=np.array([[0, 0, 60, 60], [40, 40, 70, 70]], np.float32), scores=np.ones(2, np.float32),
+                  points=np.zeros((2, 5, 2), np.float32))
+    assert faces.pick(110, 110, "largest") == 0
+    assert faces.pick(110, 110, "central") == 1
+    assert Faces().pick(110, 110, "central") is None

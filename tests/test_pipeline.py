@@ -1,0 +1,83 @@
+"""Integration: the whole DAG on a small real subset of ../shared/data/lfw (600 View 2 pairs, 30 identities)."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import ROOT, SHARED, needs_shared
+
+pytestmark = [pytest.mark.integration, needs_shared]
+
+
+def snakemake(workdir: Path, config: Path, *extra: str) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
+           "--configfile", str(config), "--cores", "2", *extra]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
+
+
+def absolute_config(tmp: Path, name: str = "smoke.yaml", edit=None) -> Path:
+    """The shipped profile with ../shared paths made absolute (the test runs in a temporary folder)."""
+    text = (ROOT / "config" / name).read_text().replace("../shared/data", str(SHARED))
+    cfg = yaml.safe_load(text)
+    if edit:
+        edit(cfg)
+    out = tmp / name
+    out.write_text(yaml.safe_dump(cfg))
+    return out
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    work = tmp_path_factory.mktemp("smoke")
+    cfg = absolute_config(work)
+    result = snakemake(work, cfg)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return work, cfg
+
+
+def metrics(work: Path, alignment: str, name: str) -> dict:
+    return json.loads((work / "results/metrics/pretrained/lfw" / alignment / f"{name}.json").read_text())
+
+
+def test_the_dag_runs_to_a_report(smoke_run):
+    work, _ = smoke_run
+    html = (work / "report/index.html").read_text()
+    assert "Table 1 of the SphereFace course report" in html
+    assert html.count('<tr>\n      <td class="text">') >= 6  # seed-table rows, run or not
+    manifest = json.loads((work / "report/manifest.json").read_text())
+    assert manifest["profile"] == "smoke" and len(manifest["inputs"]["metrics"]) == 18  # 3 alignments x 6
+    assert "Landmarks: MTCNN against the provided points" in html
+    assert len(manifest["inputs"]["figures"]) == 1
+
+
+def test_real_numbers_are_sane(smoke_run):
+    work, _ = smoke_run
+    provided, center = metrics(work, "provided", "view2-plain-grid"), metrics(work, "center", "view2-plain-grid")
+    assert provided["n_pairs"] == 600 and provided["n_folds"] == 10
+    assert provided["accuracy"] > 0.96  # ~98.7% on full View 2
+    assert center["accuracy"] < provided["accuracy"] - 0.02  # no alignment costs clearly
+    assert provided["auc"] > 0.99
+    assert metrics(work, "provided", "rank-plain")["rank1"] > metrics(work, "center", "rank-plain")["rank1"]
+    assert provided["provenance"]["rule"] == "eval_pairs" and provided["provenance"]["inputs"]
+    mtcnn = metrics(work, "mtcnn", "view2-plain-grid")
+    assert mtcnn["accuracy"] > center["accuracy"] + 0.02  # MTCNN alignment lands near the provided one
+    study = json.loads((work / "results/landmarks/lfw/mtcnn-vs-provided.json").read_text())
+    assert study["distance"]["mean"] < 5.0 and study["counts"]["compared"] >= study["images"] - 2
+
+
+def test_a_rerun_has_nothing_to_do(smoke_run):
+    work, cfg = smoke_run
+    result = snakemake(work, cfg, "-n")
+    assert result.returncode == 0 and "Nothing to be done" in result.stdout + result.stderr
+
+
+def test_bad_config_is_rejected_before_any_job(tmp_path):
+    cfg = absolute_config(tmp_path, edit=lambda c: c.setdefault("embed", {}).update(batch_size="sixteen"))
+    result = snakemake(tmp_path, cfg, "-n")
+    assert result.returncode != 0
+    assert "config key embed.batch_size: 'sixteen' is not of type 'integer'" in result.stdout + result.stderr
+    assert not (tmp_path / "results").exists()

@@ -1,0 +1,5 @@
+import sys
+
+from facebench.cli import main
+
+sys.exit(main())

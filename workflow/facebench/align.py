@@ -1,0 +1,160 @@
+"""Face alignment: a least-squares similarity transform of five landmarks onto a template, or a centre crop.
+
+The aligned faces of one (dataset, landmark source, template) go once into a decode-free store: ``faces.npy``
+(N x H x W x 3 RGB uint8, memory-mappable) beside ``index.tsv`` (row, path, status, note), so training and
+embedding never decode a JPEG again.
+"""
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+from skimage.transform import SimilarityTransform
+
+from facebench.images import ImageError, load_rgb
+from facebench.io import atomic_path, read_json, read_tsv, write_json, write_tsv
+from facebench.landmarks import OK, Landmarks
+
+STORE_VERSION = 1  # bump when the store's layout changes; readers refuse other versions
+
+SPHEREFACE_POINTS = [[30.2946, 51.6963], [65.5318, 51.5014], [48.0252, 71.7366], [33.5493, 92.3655],
+                     [62.7299, 92.2041]]
+
+
+@dataclass(frozen=True)
+class Template:
+    name: str
+    size: tuple[int, int]  # (width, height)
+    points: np.ndarray  # (5, 2) in the crop's pixel frame
+
+
+TEMPLATES = {
+    "sphereface96x112": Template("sphereface96x112", (96, 112), np.array(SPHEREFACE_POINTS)),
+    # the ArcFace/insightface 112x112 crop: the same points shifted 8 px right
+    "arcface112": Template("arcface112", (112, 112), np.array(SPHEREFACE_POINTS) + [8.0, 0.0]),
+}
+
+
+def template(name: str) -> Template:
+    if name not in TEMPLATES:
+        raise KeyError(f"unknown alignment template {name!r}; known: {', '.join(sorted(TEMPLATES))}")
+    return TEMPLATES[name]
+
+
+def similarity_matrix(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """2x3 matrix of the least-squares similarity (Umeyama) taking ``src`` points onto ``dst`` points."""
+    tf = SimilarityTransform.from_estimate(np.asarray(src, np.float64), np.asarray(dst, np.float64))
+    if not tf:
+        raise ValueError(f"no similarity transform fits the points {np.asarray(src).tolist()}")
+    return tf.params[:2]
+
+
+def warp(img: np.ndarray, matrix: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Bilinear warp into a (width, height) crop, black outside the image (as the seed's cv2.warpAffine)."""
+    return cv2.warpAffine(img, matrix, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+
+
+def align(img: np.ndarray, points: np.ndarray, tpl: Template) -> np.ndarray:
+    return warp(img, similarity_matrix(points, tpl.points), tpl.size)
+
+
+def center_crop(img: np.ndarray, frame: tuple[int, int], size: tuple[int, int]) -> np.ndarray:
+    """The seed's baseline: a (width, height) patch at the centre of the ``frame``, no landmarks, no scaling.
+
+    An image stored at another scale than the frame (the 150 px LFW copies of the 250 px frames) is first resized
+    to the frame, so the face has the scale the seed cropped at.
+    """
+    fw, fh = frame
+    if img.shape[1] != fw or img.shape[0] != fh:
+        img = cv2.resize(img, (fw, fh), interpolation=cv2.INTER_LINEAR)
+    w, h = size
+    if w > fw or h > fh:
+        raise ValueError(f"a {w}x{h} crop does not fit in a {fw}x{fh} frame")
+    x0, y0 = (fw - w) // 2, (fh - h) // 2
+    return np.ascontiguousarray(img[y0:y0 + h, x0:x0 + w])
+
+
+@dataclass
+class StoreIndex:
+    paths: list[str]
+    status: list[str]
+    notes: list[str]
+
+
+def read_index(store_dir: str | Path) -> StoreIndex:
+    _, rows = read_tsv(Path(store_dir) / "index.tsv", expect=["row", "path", "status", "note"])
+    return StoreIndex([r[1] for r in rows], [r[2] for r in rows], [r[3] for r in rows])
+
+
+def open_faces(store_dir: str | Path) -> np.ndarray:
+    """The store's faces as a read-only memory map (N x H x W x 3 uint8), after checking the store's version."""
+    summary = read_json(Path(store_dir) / "summary.json")
+    if summary.get("store_version") != STORE_VERSION:
+        raise ValueError(f"{store_dir}: aligned-face store version {summary.get('store_version')}, this code reads "
+                         f"{STORE_VERSION}; delete it to rebuild")
+    faces = np.load(Path(store_dir) / "faces.npy", mmap_mode="r")
+    if faces.shape[0] != summary["n_images"]:
+        raise ValueError(f"{store_dir}/faces.npy holds {faces.shape[0]} faces, its summary says {summary['n_images']}")
+    return faces
+
+
+def build_store(images_root: str | Path, images: list[str], out_dir: str | Path, *, tpl: Template,
+                method: str, landmarks: dict[str, Landmarks] | None = None, frame: tuple[int, int] = (250, 250),
+                on_error: str = "fail", threads: int = 1) -> dict:
+    """Align ``images`` into a store in ``out_dir``; returns the summary (counts of every status).
+
+    ``method`` is ``landmarks`` (similarity transform; an image without usable points falls back to a centre crop,
+    recorded as ``center-fallback``) or ``center`` (centre crop for all). An unreadable image is an error naming every
+    such file, or with ``on_error: skip`` a black face recorded as ``failed`` (its pairs are dropped and counted).
+    """
+    if method not in ("landmarks", "center"):
+        raise ValueError(f"alignment method must be 'landmarks' or 'center', got {method!r}")
+    if method == "landmarks" and landmarks is None:
+        raise ValueError("alignment by landmarks needs a landmark table")
+    if on_error not in ("fail", "skip"):
+        raise ValueError(f"on_error must be 'fail' or 'skip', got {on_error!r}")
+    root, out_dir = Path(images_root), Path(out_dir)
+    w, h = tpl.size
+
+    def one(name: str) -> tuple[np.ndarray, str, str]:
+        try:
+            img, note = load_rgb(root / name)
+        except ImageError as err:
+            return np.zeros((h, w, 3), np.uint8), "failed", str(err)
+        if method == "center":
+            return center_crop(img, frame, tpl.size), "center", note
+        lm = landmarks.get(name)
+        if lm is None or lm.flag != OK:
+            why = "no landmarks" if lm is None else f"landmarks {lm.flag}"
+            return center_crop(img, frame, tpl.size), "center-fallback", "; ".join(filter(None, [note, why]))
+        return align(img, lm.points, tpl), "aligned", note
+
+    from facebench.progress import bar
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    status, notes = [], []
+    with atomic_path(out_dir / "faces.npy", suffix=".npy") as tmp:
+        faces = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(images), h, w, 3))
+        with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+            results = pool.map(one, images)
+            for i, (face, st, note) in enumerate(bar(len(images), "align", iterable=results)):
+                faces[i] = face
+                status.append(st)
+                notes.append(note)
+        faces.flush()
+        del faces
+        failed = [n for n, s in zip(notes, status) if s == "failed"]
+        if failed and on_error == "fail":
+            raise ImageError(f"{len(failed)} image(s) cannot be read (set align.on_error: skip to drop their "
+                             "pairs and count them):\n  " + "\n  ".join(failed[:50]))
+    counts = {s: status.count(s) for s in sorted(set(status))}
+    converted = sum(1 for n in notes if n.startswith("converted from"))
+    write_tsv(out_dir / "index.tsv", ["row", "path", "status", "note"],
+              ([i, p, s, n] for i, (p, s, n) in enumerate(zip(images, status, notes))))
+    summary = {"store_version": STORE_VERSION, "n_images": len(images), "template": tpl.name,
+               "size": list(tpl.size), "method": method, "status_counts": counts, "mode_converted": converted}
+    write_json(out_dir / "summary.json", summary)
+    return summary

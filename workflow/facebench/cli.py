@@ -1,0 +1,439 @@
+"""``facebench <command>``: the entry point of every Snakemake rule and of users' own runs.
+
+Each command imports only what it needs, so ``facebench eval-pairs`` starts in a fraction of a second.
+Errors the user can fix (bad input, bad config) print one line naming the file, line or key and exit with 2.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def _json_arg(text: str):
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise argparse.ArgumentTypeError(f"not valid JSON: {err}") from None
+
+
+def _lines(path: str) -> list[str]:
+    return [ln.strip() for ln in Path(path).read_text(encoding="utf-8").splitlines() if ln.strip()]
+
+
+# ---------------------------------------------------------------- data
+def cmd_fetch_dataset(a):
+    from facebench.data.fetch import fetch_dataset
+
+    m = fetch_dataset(a.name, a.spec, a.out)
+    print(f"{a.name}: {m['n_images']} images at {m['images_root']}; {len(m['files'])} protocol file(s) verified")
+
+
+def _manifest(path):
+    from facebench.io import read_json
+
+    return read_json(path)
+
+
+def cmd_pairs_protocol(a):
+    from facebench.data.protocols import write_pairs_protocol
+
+    m = _manifest(a.manifest)
+    vspec = a.spec["verification"][a.protocol]
+    key = vspec["pairs"]
+    if key not in m["files"]:
+        raise KeyError(f"datasets.{m['dataset']}.verification.{a.protocol}.pairs: {key!r} is not one of the "
+                       f"dataset's files ({', '.join(sorted(m['files']))})")
+    summary = write_pairs_protocol(m["files"][key]["path"], vspec, set(_lines(m["images_list"])), a.out,
+                                   on_missing=a.spec.get("on_missing_image", "fail"), subset=a.spec.get("subset"))
+    print(json.dumps(summary))
+
+
+def cmd_identification_protocol(a):
+    from facebench.data.protocols import write_identification
+
+    m = _manifest(a.manifest)
+    summary = write_identification(_lines(m["images_list"]), a.spec["identification"], a.out,
+                                   subset=a.spec.get("subset"))
+    print(json.dumps(summary))
+
+
+def cmd_image_list(a):
+    from facebench.data.protocols import write_image_list
+
+    print(f"{write_image_list(a.protocol_files, a.out)} images needed")
+
+
+# ---------------------------------------------------------------- landmarks and alignment
+def cmd_landmarks_provided(a):
+    from facebench import landmarks
+    from facebench.io import write_json
+
+    manifest = _manifest(a.manifest)
+    key = f"landmarks-{a.source}"
+    if key not in manifest["files"]:
+        raise KeyError(f"datasets.{manifest['dataset']}.landmarks.{a.source}: not configured for this dataset")
+    table, counts = landmarks.from_provided(manifest["files"][key]["path"], tuple(a.frame), manifest["images_root"],
+                                            _lines(a.images))
+    landmarks.write(a.out, table)
+    if a.summary:
+        write_json(a.summary, {"source": a.source, "counts": counts})
+    print(f"landmarks ({a.source}): {counts}")
+
+
+def _image_files(root: Path) -> list[str]:
+    """Every image file under ``root`` (by extension), as sorted relative paths."""
+    exts = {".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp"}
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.suffix.lower() in exts and p.is_file())
+
+
+def cmd_landmarks(a):
+    from facebench import landmarks, runtime
+    from facebench.detect.landmarking import landmark_images
+    from facebench.detect.mtcnn import MTCNN, Settings
+    from facebench.io import write_json
+
+    if (a.image_dir is None) == (a.manifest is None):
+        raise ValueError("give IMAGE_DIR or --manifest (whose images_root is used), not both or neither")
+    root = Path(a.image_dir) if a.image_dir else Path(_manifest(a.manifest)["images_root"])
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: no such image folder")
+    names = _lines(a.list) if a.list else _image_files(root)
+    if not names:
+        raise ValueError(f"{a.list or root}: no images to landmark")
+    weights = {net: Path(a.weights) / f"{net}.pt" for net in ("pnet", "rnet", "onet")}
+    for net, path in weights.items():
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: MTCNN {net} weights not found (--weights names the folder holding "
+                                    "pnet.pt, rnet.pt and onet.pt)")
+    runtime.keep_freed_memory()
+    runtime.set_threads(a.threads)
+    settings = Settings(min_face_size=a.min_face_size, factor=a.factor, thresholds=tuple(a.thresholds),
+                        select=a.select)
+    detector = MTCNN(weights, settings, device=runtime.pick_device(a.device))
+    table, summary = landmark_images(root, names, detector, batch_size=a.batch_size, threads=a.threads)
+    landmarks.write(a.out, table)
+    if a.summary:
+        write_json(a.summary, summary)
+    print(f"landmarks (mtcnn): {summary['counts']}")
+
+
+def cmd_landmark_agreement(a):
+    from facebench import landmarks
+    from facebench.detect.agreement import agreement
+    from facebench.images import load_rgb
+    from facebench.io import atomic_path, read_json, write_json
+    from facebench.report.figures import landmark_figure
+
+    root = Path(_manifest(a.manifest)["images_root"])
+    names = _lines(a.images)
+    detected, reference = landmarks.read(a.detected), landmarks.read(a.reference)
+    missing = [n for n in names if n not in detected]
+    if missing:
+        raise ValueError(f"{a.detected}: no line for {len(missing)} listed images, e.g. {missing[0]}")
+    result = agreement({n: detected[n] for n in names}, reference, root, tuple(a.frame))
+    examples = a.examples or names[:2]
+    unknown = [e for e in examples if e not in detected]
+    if unknown:
+        raise KeyError(f"detect.mtcnn.examples: {unknown[0]!r} is not an image of this dataset's protocols")
+    shown = examples + [w["image"] for w in result.get("worst_images", [])[:1] if w["image"] not in examples]
+    panels = []
+    for name in shown:
+        sets = [(f"MTCNN ({detected[name].flag})", detected[name].points)]
+        if name in reference:
+            sets.append((a.reference_name, reference[name].points))
+        tag = " (largest disagreement)" if name not in examples else ""
+        panels.append({"title": name + tag, "image": load_rgb(root / name)[0], "sets": sets})
+    with atomic_path(a.figure) as tmp:
+        tmp.write_bytes(landmark_figure(panels))
+    summary = read_json(a.detected_summary)
+    write_json(a.out, {"kind": "landmark_agreement", "detected": "mtcnn", "reference": a.reference_name,
+                       "dataset": _manifest(a.manifest)["dataset"], "images": len(names), **result,
+                       "detector": {k: summary[k] for k in ("counts", "select", "settings", "not_ok")},
+                       "figure": str(a.figure), "examples": shown})
+    print(json.dumps(result.get("distance", {})))
+
+
+def cmd_fetch_file(a):
+    from facebench.data.download import fetch
+
+    path = fetch(a.spec, a.out, key=a.key)
+    print(f"{a.key}: {path}")
+
+
+def cmd_align(a):
+    from facebench import align, landmarks
+
+    manifest = _manifest(a.manifest)
+    table = landmarks.read(a.landmarks) if a.landmarks else None
+    summary = align.build_store(manifest["images_root"], _lines(a.images), a.out, tpl=align.template(a.template),
+                                method="center" if a.method == "center" else "landmarks", landmarks=table,
+                                frame=tuple(a.frame), on_error=a.on_error, threads=a.threads)
+    print(json.dumps(summary))
+
+
+# ---------------------------------------------------------------- models
+def cmd_import_weights(a):
+    from facebench.data.download import fetch
+    from facebench.models import build
+    from facebench.models.checkpoint import save_model
+    from facebench.models.convert import import_checkpoint
+
+    spec = a.spec
+    raw = Path(a.out).with_suffix(".source.pth")
+    fetch(spec["weights"], raw, key=f"models.{a.name}.weights")
+    model = build(spec["backbone"], **spec.get("backbone_args", {}))
+    report = import_checkpoint(raw, model, spec["weights"].get("key_prefix", ""), spec["weights"].get("rename"))
+    save_model(a.out, model, backbone=spec["backbone"], backbone_args=spec.get("backbone_args", {}),
+               input_spec=spec["input"], meta={"origin": spec["weights"].get("url") or spec["weights"].get("path"),
+                                               "source_sha256": spec["weights"].get("sha256"), **report})
+    raw.unlink()
+    print(f"{a.name}: {report['tensors']} tensors, {report['parameters']} parameters imported")
+
+
+def cmd_embed(a):
+    from facebench import runtime
+    from facebench.embed import embed_store
+
+    runtime.keep_freed_memory()
+    runtime.set_threads(a.threads)
+    meta = embed_store(a.model, a.store, a.out, batch_size=a.batch_size, device=runtime.pick_device(a.device))
+    print(json.dumps(meta))
+
+
+# ---------------------------------------------------------------- evaluation
+def cmd_score_pairs(a):
+    from facebench.data.protocols import read_pairs_tsv
+    from facebench.evaluate.scores import score_pairs, write_scores
+    from facebench.io import load_npz
+
+    s = score_pairs(load_npz(a.embeddings), read_pairs_tsv(a.pairs), a.features)
+    write_scores(a.out, s)
+    print(f"{len(s['score'])} pairs scored ({a.features}), {s['dropped']} dropped for failed faces")
+
+
+def _provenance_inputs(*paths) -> dict:
+    from facebench.io import sha256_file
+
+    return {str(p): sha256_file(p) for p in paths if p}
+
+
+def cmd_eval_pairs(a):
+    from facebench.runtime import keep_freed_memory
+
+    keep_freed_memory()  # reuse freed arrays' pages: a fresh page costs a fault (~1.5 s per 100 MB on our VMs)
+    from facebench.evaluate.scores import read_scores
+    from facebench.evaluate.verification import evaluate_pairs
+
+    data = read_scores(a.scores)
+    folds = data.get("fold") if a.folds is None else None
+    result = evaluate_pairs(data["score"], data["label"], folds=folds, n_folds=a.folds or 10, search=a.protocol,
+                            fars=tuple(a.far), with_roc=bool(a.roc))
+    roc = result.pop("roc", None)
+    correct = result.pop("correct", None)
+    result["scores_file"] = str(a.scores)
+    result["fold_source"] = "file" if folds is not None else f"contiguous {a.folds or 10}"
+    if a.protocol_summary:
+        from facebench.io import read_json
+
+        result["protocol_summary"] = read_json(a.protocol_summary)
+    if a.meta:
+        result.update(a.meta)
+        result.setdefault("provenance", {})["inputs"] = _provenance_inputs(a.scores, a.protocol_summary)
+    if a.roc:
+        from facebench.io import save_npz
+
+        save_npz(a.roc, fpr=roc["fpr"], tpr=roc["tpr"], threshold=roc["threshold"], correct=correct)
+        result["roc_file"] = str(a.roc)
+    text = json.dumps(result, indent=None if a.out is None else 2, sort_keys=True)
+    if a.out:
+        from facebench.io import write_text
+
+        write_text(a.out, text + "\n")
+    print(text)
+
+
+def cmd_rank(a):
+    from facebench.evaluate.identification import rank_n
+    from facebench.evaluate.scores import features
+    from facebench.io import load_npz, read_tsv, write_json
+
+    emb = load_npz(a.embeddings)
+    header, rows = read_tsv(a.identification, expect=["path", "identity"])
+    row = {p: i for i, p in enumerate(emb["paths"].tolist())}
+    paths = [r[header.index("path")] for r in rows]
+    ids = [r[header.index("identity")] for r in rows]
+    missing = [p for p in paths if p not in row]
+    if missing:
+        raise KeyError(f"{a.identification}: {len(missing)} image(s) have no embedding in {a.embeddings}, "
+                       f"e.g. {missing[0]}")
+    idx = [row[p] for p in paths]
+    failed = [i for i in idx if emb["status"][i] == "failed"]
+    keep = [k for k, i in enumerate(idx) if emb["status"][i] != "failed"]
+    f = features(emb, a.features)[[idx[k] for k in keep]]
+    result = rank_n(f, [ids[k] for k in keep])
+    result.update({"features": a.features, "dropped_failed_faces": len(failed),
+                   "protocol": "closed set, leave-one-out: each image a probe against all other images"})
+    if a.meta:
+        result.update(a.meta)
+        result.setdefault("provenance", {})["inputs"] = _provenance_inputs(a.embeddings, a.identification)
+    write_json(a.out, result)
+    print(json.dumps(result))
+
+
+# ---------------------------------------------------------------- report
+def cmd_report(a):
+    from facebench.report.build import build_report
+
+    build_report(a.metrics, published=a.published, template=a.template, spec=a.spec, out=a.out,
+                 manifest_out=a.manifest, studies=a.studies)
+    print(f"report written to {a.out}")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="facebench", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name, fn, help_):
+        sp = sub.add_parser(name, help=help_, description=help_)
+        sp.set_defaults(fn=fn)
+        return sp
+
+    sp = add("fetch-dataset", cmd_fetch_dataset, "download/verify a dataset's images and protocol files")
+    sp.add_argument("name")
+    sp.add_argument("--spec", type=_json_arg, required=True, help="the dataset's config mapping, as JSON")
+    sp.add_argument("--out", required=True, help="folder for the manifest and the verified files")
+
+    sp = add("pairs-protocol", cmd_pairs_protocol, "one verification protocol as a pairs TSV with folds")
+    sp.add_argument("--manifest", required=True)
+    sp.add_argument("--spec", type=_json_arg, required=True, help="the dataset's config mapping, as JSON")
+    sp.add_argument("--protocol", required=True, help="a key of the dataset's verification mapping")
+    sp.add_argument("--out", required=True)
+
+    sp = add("identification-protocol", cmd_identification_protocol, "the closed-set identification image list")
+    sp.add_argument("--manifest", required=True)
+    sp.add_argument("--spec", type=_json_arg, required=True)
+    sp.add_argument("--out", required=True)
+
+    sp = add("image-list", cmd_image_list, "the union of the images some protocol file names")
+    sp.add_argument("protocol_files", nargs="+")
+    sp.add_argument("--out", required=True)
+
+    sp = add("landmarks-provided", cmd_landmarks_provided, "landmarks from a provided file, in each image's frame")
+    sp.add_argument("--manifest", required=True)
+    sp.add_argument("--source", default="provided", help="which of the dataset's landmark files")
+    sp.add_argument("--images", required=True, help="file with one image path per line")
+    sp.add_argument("--frame", type=float, nargs=2, default=(250, 250), metavar=("W", "H"))
+    sp.add_argument("--out", required=True)
+    sp.add_argument("--summary")
+
+    sp = add("landmarks", cmd_landmarks, "detect 5-point landmarks with MTCNN: one line per image, with a flag")
+    sp.add_argument("image_dir", nargs="?", help="folder of images (or give --manifest)")
+    sp.add_argument("--manifest", help="a dataset manifest; its images_root is the image folder")
+    sp.add_argument("--list", help="file with one image path per line, relative to the folder (default: all images)")
+    sp.add_argument("-o", "--out", required=True, help="landmark TSV: path x1 y1 ... x5 y5 flag")
+    sp.add_argument("--summary", help="JSON with counts and the reason for every image without landmarks")
+    sp.add_argument("--weights", required=True, help="folder with pnet.pt, rnet.pt, onet.pt")
+    sp.add_argument("--threads", type=int, default=1)
+    sp.add_argument("--batch-size", type=int, default=64, help="images per batch (same-size images share a pass)")
+    sp.add_argument("--min-face-size", type=int, default=20)
+    sp.add_argument("--factor", type=float, default=0.709, help="pyramid scale factor")
+    sp.add_argument("--thresholds", type=float, nargs=3, default=(0.6, 0.7, 0.7), metavar=("P", "R", "O"))
+    sp.add_argument("--select", choices=["central", "largest"], default="central",
+                    help="which face when several are found")
+    sp.add_argument("--device", default="auto", help="auto | cpu | cuda")
+
+    sp = add("landmark-agreement", cmd_landmark_agreement, "detected vs reference landmarks, with a figure")
+    sp.add_argument("--manifest", required=True)
+    sp.add_argument("--images", required=True)
+    sp.add_argument("--detected", required=True)
+    sp.add_argument("--detected-summary", required=True)
+    sp.add_argument("--reference", required=True)
+    sp.add_argument("--reference-name", default="provided")
+    sp.add_argument("--frame", type=float, nargs=2, default=(250, 250), metavar=("W", "H"))
+    sp.add_argument("--examples", nargs="*", default=[], help="images to draw (default: the first two)")
+    sp.add_argument("--figure", required=True)
+    sp.add_argument("--out", required=True)
+
+    sp = add("fetch-file", cmd_fetch_file, "fetch one file (URL or local path) and verify its sha256")
+    sp.add_argument("--spec", type=_json_arg, required=True, help="the source mapping {url|path, sha256}, as JSON")
+    sp.add_argument("--key", required=True, help="its config key, for error messages")
+    sp.add_argument("--out", required=True)
+
+    sp = add("align", cmd_align, "align faces into a decode-free store")
+    sp.add_argument("--manifest", required=True)
+    sp.add_argument("--images", required=True)
+    sp.add_argument("--method", choices=["landmarks", "center"], required=True)
+    sp.add_argument("--landmarks")
+    sp.add_argument("--template", required=True)
+    sp.add_argument("--frame", type=int, nargs=2, default=(250, 250), metavar=("W", "H"))
+    sp.add_argument("--on-error", choices=["fail", "skip"], default="fail")
+    sp.add_argument("--threads", type=int, default=1)
+    sp.add_argument("--out", required=True)
+
+    sp = add("import-weights", cmd_import_weights, "import a published checkpoint into the project's model format")
+    sp.add_argument("name")
+    sp.add_argument("--spec", type=_json_arg, required=True, help="the model's config mapping, as JSON")
+    sp.add_argument("--out", required=True)
+
+    sp = add("embed", cmd_embed, "features (and flipped features) for every face of a store")
+    sp.add_argument("--model", required=True)
+    sp.add_argument("--store", required=True)
+    sp.add_argument("--out", required=True)
+    sp.add_argument("--batch-size", type=int, default=16)
+    sp.add_argument("--threads", type=int)
+    sp.add_argument("--device", default="auto")
+
+    sp = add("score-pairs", cmd_score_pairs, "cosine score for every pair of a protocol")
+    sp.add_argument("--embeddings", required=True)
+    sp.add_argument("--pairs", required=True)
+    sp.add_argument("--features", choices=["plain", "flip-concat", "flip-sum"], default="plain")
+    sp.add_argument("--out", required=True)
+
+    sp = add("eval-pairs", cmd_eval_pairs,
+             "verification metrics of a score file (TSV: score, label[, fold]; 1 = same person) as one JSON object")
+    sp.add_argument("scores")
+    sp.add_argument("--protocol", choices=["grid", "exact"], default="grid",
+                    help="grid: the seed's np.arange(-1, 1, 0.005) sweep; exact: every score midpoint")
+    sp.add_argument("--folds", type=int, help="contiguous folds (default: the file's fold column, else 10)")
+    sp.add_argument("--far", type=float, nargs="+", default=[1e-3, 1e-2], help="FARs for TAR@FAR")
+    sp.add_argument("--out", help="also write the JSON here")
+    sp.add_argument("--roc", help="write the ROC points (and per-pair correctness) to this .npz")
+    sp.add_argument("--meta", type=_json_arg, help="JSON object merged into the output (the pipeline's provenance)")
+    sp.add_argument("--protocol-summary", help="the protocol's JSON summary, copied into the output")
+
+    sp = add("rank", cmd_rank, "closed-set rank-1/rank-5 identification")
+    sp.add_argument("--embeddings", required=True)
+    sp.add_argument("--identification", required=True)
+    sp.add_argument("--features", choices=["plain", "flip-concat", "flip-sum"], default="plain")
+    sp.add_argument("--meta", type=_json_arg, help="JSON object merged into the output")
+    sp.add_argument("--out", required=True)
+
+    sp = add("report", cmd_report, "render report/index.html from the metrics files")
+    sp.add_argument("metrics", nargs="*", help="metrics JSON files written by eval-pairs and rank")
+    sp.add_argument("--studies", nargs="*", default=[], help="landmark-agreement JSON files (with their figures)")
+    sp.add_argument("--published", required=True, help="the published values (YAML)")
+    sp.add_argument("--template", required=True, help="the jinja2 template")
+    sp.add_argument("--spec", type=_json_arg, required=True, help="title and profile, as JSON")
+    sp.add_argument("--out", required=True)
+    sp.add_argument("--manifest")
+    return p
+
+
+USER_ERRORS = (ValueError, KeyError, FileNotFoundError, PermissionError)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        args.fn(args)
+    except USER_ERRORS as err:
+        msg = err.args[0] if isinstance(err, KeyError) and err.args else err
+        print(f"facebench {args.command}: error: {msg}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,112 @@
+"""Config validation: the JSON schema (with its defaults filled in), then the cross-references a schema cannot
+express. Every error names the config key, e.g. ``config key embed.batch_size: 'x' is not of type 'integer'``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def _with_defaults(validator_class):
+    """A validator that fills in schema defaults while it validates (the defaults are documentation too)."""
+    validate_properties = validator_class.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for name, sub in properties.items():
+                if "default" in sub and name not in instance:
+                    instance[name] = _copy(sub["default"])
+        yield from validate_properties(validator, properties, instance, schema)
+
+    return jsonschema.validators.extend(validator_class, {"properties": set_defaults})
+
+
+def _copy(value):
+    import copy
+
+    return copy.deepcopy(value)
+
+
+def _key(path) -> str:
+    return ".".join(str(p) for p in path) or "(top level)"
+
+
+def _best_message(err: jsonschema.ValidationError) -> str:
+    # for oneOf/anyOf, the most specific sub-error says more than "is not valid under any of the given schemas"
+    if err.context:
+        best = jsonschema.exceptions.best_match(err.context)
+        if err.validator == "oneOf" and all(e.validator == "required" for e in err.context):
+            return f"needs exactly one of {sorted({e.message.split(chr(39))[1] for e in err.context})}"
+        return best.message
+    return err.message
+
+
+def validate_schema(config: dict, schema_path: str | Path) -> None:
+    schema = yaml.safe_load(Path(schema_path).read_text(encoding="utf-8"))
+    validator = _with_defaults(jsonschema.Draft7Validator)(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.absolute_path), list(map(str, e.path))))
+    if errors:
+        lines = [f"config key {_key(e.absolute_path)}: {_best_message(e)}" for e in errors[:10]]
+        raise ConfigError("invalid config:\n  " + "\n  ".join(lines))
+
+
+DETECTED = "mtcnn"  # the landmark source computed by the detector rather than read from a file
+
+
+def check_references(config: dict) -> None:
+    """Names that point elsewhere in the config, and names the code registers."""
+    from facebench.align import TEMPLATES
+    from facebench.models import names as backbone_names
+
+    problems = []
+    datasets, models, alignments = config["datasets"], config["models"], config["alignments"]
+    for name, model in models.items():
+        if model["backbone"] not in backbone_names():
+            problems.append(f"config key models.{name}.backbone: unknown backbone {model['backbone']!r}; "
+                            f"registered: {', '.join(backbone_names())}")
+        if model["input"]["template"] not in TEMPLATES:
+            problems.append(f"config key models.{name}.input.template: unknown template")
+    for name, spec in alignments.items():
+        if spec["method"] == "landmarks" and "landmarks" not in spec:
+            problems.append(f"config key alignments.{name}.landmarks: method 'landmarks' needs a landmark source")
+    for name, ds in datasets.items():
+        if DETECTED in ds.get("landmarks", {}):
+            problems.append(f"config key datasets.{name}.landmarks.{DETECTED}: the name is reserved for the detector")
+        for proto, vspec in ds.get("verification", {}).items():
+            if vspec["pairs"] not in ds["files"]:
+                problems.append(f"config key datasets.{name}.verification.{proto}.pairs: {vspec['pairs']!r} is not "
+                                f"a key of datasets.{name}.files")
+    for i, entry in enumerate(config["evaluate"]):
+        where = f"config key evaluate.{i}"
+        if entry["model"] not in models:
+            problems.append(f"{where}.model: {entry['model']!r} is not a key of models")
+        if entry["dataset"] not in datasets:
+            problems.append(f"{where}.dataset: {entry['dataset']!r} is not a key of datasets")
+            continue
+        for a in entry["alignments"]:
+            if a not in alignments:
+                problems.append(f"{where}.alignments: {a!r} is not a key of alignments")
+            elif alignments[a]["method"] != "landmarks":
+                continue
+            elif alignments[a]["landmarks"] == DETECTED:
+                if DETECTED not in config.get("detect", {}):
+                    problems.append(f"{where}.alignments: {a!r} uses MTCNN landmarks, but config key detect.mtcnn "
+                                    "(its weights) is missing")
+            elif alignments[a]["landmarks"] not in datasets[entry["dataset"]].get("landmarks", {}):
+                problems.append(f"{where}.alignments: {a!r} needs landmark source {alignments[a]['landmarks']!r}, "
+                                f"which datasets.{entry['dataset']}.landmarks does not have")
+    if problems:
+        raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
+
+
+def validate_config(config: dict, schema_path: str | Path) -> dict:
+    """Validate ``config`` in place (filling defaults); raises ConfigError naming every bad key."""
+    validate_schema(config, schema_path)
+    check_references(config)
+    return config

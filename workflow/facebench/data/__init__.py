@@ -1,0 +1,1 @@
+"""Getting datasets: download with checksums, safe extraction, dataset readers and protocol files."""

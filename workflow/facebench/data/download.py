@@ -1,0 +1,116 @@
+"""Fetch a file from an https/file URL or a local path, resumably, and verify its sha256.
+
+A source is a config mapping: ``{url: https://..., sha256: ...}`` or ``{path: some/file, sha256: ...}``.
+The download goes to ``<dest>.part``; an interrupted download resumes from there with an HTTP Range request, and a
+file whose checksum does not match is removed before the error is raised, so it can never be taken as complete.
+"""
+from __future__ import annotations
+
+import http.client
+import os
+import shutil
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+from facebench.io import sha256_file
+
+
+class ChecksumError(ValueError):
+    pass
+
+
+def _progress(total: int | None, desc: str):
+    from facebench.progress import bar
+
+    return bar(total, desc, unit="B", unit_scale=True)
+
+
+def _http_download(url: str, part: Path, timeout: float, retries: int) -> None:
+    for attempt in range(1, retries + 1):
+        have = part.stat().st_size if part.exists() else 0
+        req = urllib.request.Request(url, headers={"User-Agent": "facebench"})
+        if have:
+            req.add_header("Range", f"bytes={have}-")
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as resp:
+                if have and resp.status != 206:  # server ignored the Range: start again
+                    have = 0
+                length = resp.headers.get("Content-Length")
+                total = have + int(length) if length is not None else None
+                with open(part, "ab" if have else "wb") as out, _progress(total, part.name) as bar:
+                    bar.update(have)
+                    while block := resp.read(1 << 20):
+                        out.write(block)
+                        bar.update(len(block))
+            if total is not None and part.stat().st_size < total:  # the server closed early: resume from here
+                raise ConnectionError(f"connection closed at {part.stat().st_size} of {total} bytes")
+            return
+        except urllib.error.HTTPError as err:
+            if err.code == 416 and have:  # asked past the end: the .part file is already whole (or wrong; sha decides)
+                return
+            if attempt == retries or err.code < 500:
+                raise RuntimeError(f"download of {url} failed: HTTP {err.code} {err.reason}") from err
+        except (urllib.error.URLError, TimeoutError, ConnectionError, http.client.HTTPException) as err:
+            if attempt == retries:
+                raise RuntimeError(f"download of {url} failed after {retries} attempts: {err}") from err
+        time.sleep(min(2 ** (attempt - 1), 30))
+
+
+def fetch(source: dict, dest: str | os.PathLike, *, key: str, timeout: float = 60.0, retries: int = 5) -> Path:
+    """Make ``dest`` a verified copy of ``source`` (config key ``key`` is named in every error).
+
+    With ``member``, the source is an archive (zip, wheel or tar; checked against ``sha256``) and ``dest`` becomes
+    that one member, checked against ``member_sha256``.
+    """
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if "member" in source:
+        from facebench.data.extract import read_member
+
+        archive = fetch({k: v for k, v in source.items() if k not in ("member", "member_sha256")},
+                        dest.with_name(dest.name + ".archive"), key=key, timeout=timeout, retries=retries)
+        part = dest.with_name(dest.name + ".part")
+        part.write_bytes(read_member(archive, source["member"]))
+        verify(part, source.get("member_sha256"), key=key, field="member_sha256",
+               origin=f"{archive}:{source['member']}", remove_on_mismatch=True)
+        os.replace(part, dest)
+        archive.unlink()
+        return dest
+    expected = source.get("sha256")
+    part = dest.with_name(dest.name + ".part")
+    if "url" in source:
+        url = source["url"]
+        scheme = urllib.parse.urlparse(url).scheme
+        if scheme == "file":
+            shutil.copyfile(urllib.request.url2pathname(urllib.parse.urlparse(url).path), part)
+        elif scheme in ("http", "https"):
+            _http_download(url, part, timeout, retries)
+        else:
+            raise ValueError(f"{key}.url: unsupported scheme {scheme!r} in {url!r} (use https://, file:// or path:)")
+        origin = url
+    elif "path" in source:
+        src = Path(source["path"])
+        if not src.is_file():
+            raise FileNotFoundError(f"{key}.path: {src} is not a file")
+        shutil.copyfile(src, part)
+        origin = str(src)
+    else:
+        raise ValueError(f"{key}: a source needs 'url' or 'path'")
+    verify(part, expected, key=key, origin=origin, remove_on_mismatch=True)
+    os.replace(part, dest)
+    return dest
+
+
+def verify(path: Path, expected: str | None, *, key: str, origin: str, remove_on_mismatch: bool = False,
+           field: str = "sha256") -> str:
+    """Check ``path`` against the configured sha256 (None: no pin, only recorded)."""
+    got = sha256_file(path)
+    if expected is not None and got.lower() != expected.lower():
+        if remove_on_mismatch:
+            path.unlink(missing_ok=True)
+        raise ChecksumError(f"{key}.{field}: {origin} has sha256 {got}, config expects {expected}"
+                            + (" (the partial file was removed)" if remove_on_mismatch else ""))
+    return got

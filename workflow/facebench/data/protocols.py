@@ -1,0 +1,116 @@
+"""Evaluation protocols written as plain files, one documented format each, built once per dataset.
+
+- ``pairs-<name>.tsv``: ``fold path1 path2 label line`` (label 1 = same person; line = where the pair came from).
+- ``identification.tsv``: ``path identity`` for closed-set rank-N (every image a probe against all the others).
+- ``images.txt``: every image some protocol needs, one per line, sorted: what the align and embed steps process.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from facebench.data import lfw
+from facebench.io import write_json, write_text, write_tsv
+
+
+def balanced_folds(labels: list[int], n_folds: int) -> list[int]:
+    """Fold per pair so every fold holds the same share of same and different pairs: the i-th of the n pairs of a
+    class goes to fold i*k//n (contiguous within each class, in file order)."""
+    folds = [0] * len(labels)
+    for cls in (0, 1):
+        idx = [i for i, y in enumerate(labels) if y == cls]
+        for rank, i in enumerate(idx):
+            folds[i] = rank * n_folds // len(idx)
+    return folds
+
+
+def subset_pairs(pairs: list[lfw.Pair], per_fold: int) -> list[lfw.Pair]:
+    """The first per_fold/2 same and per_fold/2 different pairs of every fold (for tests and smoke runs)."""
+    half = per_fold // 2
+    kept, seen = [], defaultdict(int)
+    for p in pairs:
+        key = (p.fold, p.label)
+        if seen[key] < half:
+            kept.append(p)
+            seen[key] += 1
+    return kept
+
+
+def verification_pairs(pairs_file: str | Path, n_folds: int | None, available: set[str], on_missing: str,
+                       per_fold: int | None = None) -> tuple[list[lfw.Pair], dict]:
+    """Read one pairs file, set its folds, drop (or refuse) pairs whose images are absent."""
+    pairs = lfw.read_pairs(pairs_file)
+    n_sets = len({p.fold for p in pairs})
+    if n_sets == 1 and n_folds:
+        folds = balanced_folds([p.label for p in pairs], n_folds)
+        pairs = [lfw.Pair(f, p.path1, p.path2, p.label, p.line) for f, p in zip(folds, pairs)]
+    if per_fold:
+        pairs = subset_pairs(pairs, per_fold)
+    missing = [(p, x) for p in pairs for x in (p.path1, p.path2) if x not in available]
+    if missing and on_missing == "fail":
+        shown = "\n  ".join(f"{pairs_file}: line {p.line}: {x} is not in the dataset" for p, x in missing[:20])
+        raise FileNotFoundError(f"{len(missing)} image(s) referenced by {pairs_file} are missing (set the dataset's "
+                                f"on_missing_image: skip to drop those pairs and count them):\n  {shown}")
+    bad = {id(p) for p, _ in missing}
+    kept = [p for p in pairs if id(p) not in bad]
+    return kept, {"pairs_in_file": len(pairs), "pairs_dropped_missing_image": len(pairs) - len(kept),
+                  "folds": len({p.fold for p in kept})}
+
+
+def identification_set(available: list[str], min_images: int, max_identities: int | None) -> list[tuple[str, str]]:
+    """(path, identity) for every identity with at least ``min_images`` images, sorted by name."""
+    by_id: dict[str, list[str]] = defaultdict(list)
+    for path in available:
+        by_id[lfw.identity(path)].append(path)
+    names = sorted(n for n, imgs in by_id.items() if len(imgs) >= min_images)
+    if max_identities:
+        names = names[:max_identities]
+    return [(p, n) for n in names for p in sorted(by_id[n])]
+
+
+def write_pairs_protocol(pairs_file: str | Path, spec: dict, available: set[str], out: str | Path, *,
+                         on_missing: str = "fail", subset: dict | None = None) -> dict:
+    """``pairs-<name>.tsv`` for one verification protocol, and its counts beside it as JSON."""
+    pairs, stats = verification_pairs(pairs_file, spec.get("folds"), available, on_missing,
+                                      (subset or {}).get("pairs_per_fold"))
+    write_tsv(out, ["fold", "path1", "path2", "label", "line"],
+              ([p.fold, p.path1, p.path2, p.label, p.line] for p in pairs))
+    summary = {**stats, "pairs": len(pairs), "same": sum(p.label for p in pairs), "pairs_file": str(pairs_file),
+               "subset": subset or None}
+    write_json(Path(out).with_suffix(".json"), summary)
+    return summary
+
+
+def write_identification(available: list[str], spec: dict, out: str | Path, subset: dict | None = None) -> dict:
+    rows = identification_set(available, spec.get("min_images", 2), (subset or {}).get("max_identities"))
+    write_tsv(out, ["path", "identity"], rows)
+    summary = {"images": len(rows), "identities": len({i for _, i in rows}), "min_images": spec.get("min_images", 2),
+               "subset": subset or None}
+    write_json(Path(out).with_suffix(".json"), summary)
+    return summary
+
+
+def write_image_list(protocol_files: list[str | Path], out: str | Path) -> int:
+    """``images.txt``: the union of the images named by the given pairs / identification files."""
+    from facebench.io import read_tsv
+
+    needed: set[str] = set()
+    for path in protocol_files:
+        header, rows = read_tsv(path)
+        for col in ("path1", "path2", "path"):
+            if col in header:
+                i = header.index(col)
+                needed.update(r[i] for r in rows)
+    write_text(out, "".join(f"{p}\n" for p in sorted(needed)))
+    return len(needed)
+
+
+def read_pairs_tsv(path: str | Path) -> dict[str, np.ndarray]:
+    from facebench.io import read_tsv
+
+    header, rows = read_tsv(path, expect=["fold", "path1", "path2", "label"])
+    col = {c: [r[header.index(c)] for r in rows] for c in ("fold", "path1", "path2", "label")}
+    return {"fold": np.array(col["fold"], dtype=np.int64), "path1": np.array(col["path1"]),
+            "path2": np.array(col["path2"]), "label": np.array(col["label"], dtype=np.int64)}

@@ -1,0 +1,1 @@
+"""Face detection and landmarking (MTCNN)."""

@@ -1,0 +1,80 @@
+"""Landmark a list of images with MTCNN: one record per image, never a silently dropped one.
+
+Flags written to the landmark file (the align step falls back to a centre crop, counted, for any flag but ``ok``):
+  ok           one face, or several and the ``select`` policy chose one (counted as ``multiple``)
+  no-face      the detector found no face
+  too-small    the image is smaller than the detector's min face size, so nothing could be found
+  unreadable   missing, truncated or not an image (the reason is in the summary)
+Grayscale, palette, CMYK and RGBA images are converted to RGB first and counted as ``converted``.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from facebench.detect.mtcnn import MTCNN
+from facebench.images import ImageError, load_rgb
+from facebench.landmarks import OK, Landmarks
+from facebench.progress import bar
+
+NAN = np.full((5, 2), np.nan)
+
+
+def _load(root: Path, name: str):
+    try:
+        img, note = load_rgb(root / name)
+        return img, note, ""
+    except ImageError as err:
+        return None, "", str(err)
+
+
+def landmark_images(images_root: str | Path, names: list[str], detector: MTCNN, batch_size: int = 64,
+                    threads: int = 1) -> tuple[dict[str, Landmarks], dict]:
+    """Landmarks for every name (in order), and a summary with counts and the non-ok images with their reasons."""
+    root = Path(images_root)
+    select = detector.settings.select
+    min_side = detector.settings.min_face_size
+    out: dict[str, Landmarks] = {}
+    counts = Counter({k: 0 for k in (OK, "no-face", "too-small", "unreadable", "multiple", "converted")})
+    notes: dict[str, str] = {}
+    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool, bar(len(names), "mtcnn") as progress:
+        for lo in range(0, len(names), batch_size):
+            chunk = names[lo:lo + batch_size]
+            by_size: dict[tuple[int, int], list[tuple[str, np.ndarray]]] = {}
+            for name, (img, note, error) in zip(chunk, pool.map(lambda n: _load(root, n), chunk)):
+                if note:
+                    counts["converted"] += 1
+                    notes[name] = note
+                if img is None:
+                    out[name] = Landmarks(NAN.copy(), "unreadable")
+                    notes[name] = error
+                elif min(img.shape[:2]) < min_side:
+                    out[name] = Landmarks(NAN.copy(), "too-small")
+                    notes[name] = f"{img.shape[1]}x{img.shape[0]} px is below min_face_size {min_side}"
+                else:
+                    by_size.setdefault(img.shape[:2], []).append((name, img))
+            for (h, w), items in by_size.items():
+                faces = detector.detect(np.stack([img for _, img in items]))
+                for (name, _), found in zip(items, faces):
+                    k = found.pick(w, h, select)
+                    if k is None:
+                        out[name] = Landmarks(NAN.copy(), "no-face")
+                        continue
+                    if len(found.boxes) > 1:
+                        counts["multiple"] += 1
+                    out[name] = Landmarks(found.points[k].astype(np.float64), OK)
+            progress.update(len(chunk))
+    for lm in out.values():
+        counts[lm.flag] += 1
+    ordered = {name: out[name] for name in names}
+    summary = {
+        "source": "mtcnn", "images": len(names), "counts": dict(counts), "select": select,
+        "settings": {"min_face_size": min_side, "factor": detector.settings.factor,
+                     "thresholds": list(detector.settings.thresholds)},
+        "not_ok": {n: f"{lm.flag}: {notes.get(n, '')}".rstrip(": ") for n, lm in ordered.items() if lm.flag != OK},
+        "notes": notes,
+    }
+    return ordered, summary

@@ -1,0 +1,1 @@
+"""Verification (folds, thresholds, ROC/AUC/TAR/EER) and identification (rank-N)."""

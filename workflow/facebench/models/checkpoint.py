@@ -1,0 +1,52 @@
+"""The project's model file: weights plus what is needed to rebuild the network, loadable weights-only.
+
+A model file is a plain dict of tensors, strings and numbers (``torch.save``), so ``torch.load(weights_only=True)``
+reads it and a file that smuggles a pickled object with code is refused.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from facebench.io import atomic_path
+from facebench.models.registry import build
+
+FORMAT = "facebench-model"
+VERSION = 1
+
+
+class CheckpointError(ValueError):
+    pass
+
+
+def save_model(path, model: torch.nn.Module, *, backbone: str, backbone_args: dict, input_spec: dict,
+               meta: dict | None = None) -> None:
+    payload = {"format": FORMAT, "version": VERSION, "backbone": backbone, "backbone_args": dict(backbone_args),
+               "input": dict(input_spec), "meta": dict(meta or {}),
+               "state_dict": {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}}
+    with atomic_path(path, suffix=".pt") as tmp:
+        torch.save(payload, tmp)
+
+
+def load_weights_only(path) -> dict:
+    """``torch.load`` with weights_only=True; a refused or broken file raises CheckpointError naming it."""
+    try:
+        return torch.load(Path(path), map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises UnpicklingError, RuntimeError, EOFError... all mean "not usable"
+        raise CheckpointError(f"{path}: refused by weights-only loading or unreadable ({type(err).__name__}: "
+                              f"{str(err).splitlines()[0] if str(err) else ''})") from err
+
+
+def load_model(path) -> tuple[torch.nn.Module, dict]:
+    """Rebuild the network of a model file; returns (model in eval mode, the file's metadata without weights)."""
+    payload = load_weights_only(path)
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a {FORMAT} file")
+    if payload.get("version") != VERSION:
+        raise CheckpointError(f"{path}: model file version {payload.get('version')}, this code reads {VERSION}")
+    model = build(payload["backbone"], **payload["backbone_args"])
+    model.load_state_dict(payload["state_dict"], strict=True)
+    model.eval()
+    info = {k: v for k, v in payload.items() if k != "state_dict"}
+    return model, info

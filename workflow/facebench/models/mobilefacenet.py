@@ -1,0 +1,79 @@
+"""MobileFaceNet (Chen et al., CCBR 2018): depthwise-separable bottlenecks and a global depthwise (GDC) head."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from facebench.models.registry import register
+
+
+class ConvBlock(nn.Module):
+    """conv -> BN -> optional PReLU."""
+
+    def __init__(self, c_in, c_out, kernel=1, stride=1, padding=0, groups=1, prelu=True):
+        super().__init__()
+        self.conv = nn.Conv2d(c_in, c_out, kernel, stride, padding, groups=groups, bias=False)
+        self.bn = nn.BatchNorm2d(c_out)
+        self.prelu = nn.PReLU(c_out) if prelu else None
+
+    def forward(self, x):
+        x = self.bn(self.conv(x))
+        return self.prelu(x) if self.prelu is not None else x
+
+
+class Bottleneck(nn.Module):
+    """1x1 expand -> 3x3 depthwise -> 1x1 linear projection, with a residual when shapes match."""
+
+    def __init__(self, c_in, c_out, expand, stride=1, residual=False):
+        super().__init__()
+        self.conv = ConvBlock(c_in, expand)
+        self.conv_dw = ConvBlock(expand, expand, 3, stride, 1, groups=expand)
+        self.project = ConvBlock(expand, c_out, prelu=False)
+        self.residual = residual
+
+    def forward(self, x):
+        y = self.project(self.conv_dw(self.conv(x)))
+        return x + y if self.residual else y
+
+
+class Stage(nn.Module):
+    def __init__(self, channels, expand, depth):
+        super().__init__()
+        self.model = nn.Sequential(*[Bottleneck(channels, channels, expand, residual=True) for _ in range(depth)])
+
+    def forward(self, x):
+        return self.model(x)
+
+
+@register("mobilefacenet")
+class MobileFaceNet(nn.Module):
+    """112x112 RGB in, `embedding_size`-d feature out (no normalisation: the scorer normalises)."""
+
+    def __init__(self, embedding_size: int = 128, input_size: tuple[int, int] = (112, 112)):
+        super().__init__()
+        if tuple(input_size) != (112, 112):
+            raise ValueError(f"mobilefacenet takes 112x112 input (its 7x7 GDC needs it), got {tuple(input_size)}")
+        self.conv1 = ConvBlock(3, 64, 3, 2, 1)
+        self.conv2_dw = ConvBlock(64, 64, 3, 1, 1, groups=64)
+        self.conv_23 = Bottleneck(64, 64, 128, stride=2)
+        self.conv_3 = Stage(64, 128, 4)
+        self.conv_34 = Bottleneck(64, 128, 256, stride=2)
+        self.conv_4 = Stage(128, 256, 6)
+        self.conv_45 = Bottleneck(128, 128, 512, stride=2)
+        self.conv_5 = Stage(128, 256, 2)
+        self.sep = nn.Conv2d(128, 512, 1, bias=False)
+        self.sep_bn = nn.BatchNorm2d(512)
+        self.prelu = nn.PReLU(512)
+        self.GDC_dw = nn.Conv2d(512, 512, 7, groups=512, bias=False)
+        self.GDC_bn = nn.BatchNorm2d(512)
+        self.features = nn.Conv2d(512, embedding_size, 1, bias=False)
+        self.last_bn = nn.BatchNorm2d(embedding_size)
+        self.embedding_size = embedding_size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv2_dw(self.conv1(x))
+        x = self.conv_5(self.conv_45(self.conv_4(self.conv_34(self.conv_3(self.conv_23(x))))))
+        x = self.prelu(self.sep_bn(self.sep(x)))
+        x = self.GDC_bn(self.GDC_dw(x))
+        x = self.last_bn(self.features(x))
+        return x.flatten(1)

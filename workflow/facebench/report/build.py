@@ -1,0 +1,189 @@
+"""Assemble the report from metrics files: seed tables (published | ours | difference), the experiment table with
+every metric, ROC curves, and the provenance of every number. Writes index.html and a run manifest."""
+from __future__ import annotations
+
+import base64
+import datetime as dt
+from collections import defaultdict
+from pathlib import Path
+
+import jinja2
+import numpy as np
+import yaml
+
+from facebench.io import load_npz, read_json, sha256_file, write_json, write_text
+from facebench.report import figures, provenance
+
+SEED = ("plain", "grid")  # the seed's feature choice and threshold search
+
+
+def _protocol_label(m: dict, profile: str) -> str:
+    ps = m.get("protocol_summary") or {}
+    subset = ps.get("subset")
+    label = f"{m.get('provenance', {}).get('config', {}).get('protocol', '?')}: {m['n_pairs']} pairs"
+    if subset:
+        label += f" (subset {subset})"
+    return f"{profile} — {label}"
+
+
+def _experiment_key(m: dict) -> tuple:
+    c = m["provenance"]["config"]
+    return c["model"], c["dataset"], c["alignment"]
+
+
+def _collect(paths: list[str]):
+    verif, ranks = {}, {}
+    for p in paths:
+        m = read_json(p)
+        m["_path"] = str(p)
+        c = m.get("provenance", {}).get("config")
+        if c is None:
+            raise ValueError(f"{p}: a metrics file without provenance cannot go in the report")
+        if m["provenance"]["rule"] == "rank":
+            ranks[(c["model"], c["dataset"], c["alignment"], c["features"])] = m
+        else:
+            verif[(c["model"], c["dataset"], c["alignment"], c["protocol"], c["features"], c["threshold_search"])] = m
+    return verif, ranks
+
+
+def _labels(m: dict) -> tuple[str, str]:
+    c = m["provenance"]["config"]
+    return (c.get("model_spec", {}).get("label") or c["model"],
+            c.get("alignment_spec", {}).get("label") or c["alignment"])
+
+
+def _experiment_rows(verif: dict, ranks: dict, profile: str) -> list[dict]:
+    rows = []
+    for (model, dataset, alignment, protocol) in sorted({k[:4] for k in verif}):
+        seed = verif.get((model, dataset, alignment, protocol, *SEED))
+        if seed is None:
+            continue
+
+        exp = (model, dataset, alignment, protocol)
+
+        def acc(features, search, exp=exp):
+            m = verif.get((*exp, features, search))
+            return None if m is None else m["accuracy"]
+
+        rank_plain = ranks.get((model, dataset, alignment, "plain"))
+        rank_flip = ranks.get((model, dataset, alignment, "flip-concat"))
+        model_label, align_label = _labels(seed)
+        files = [m for k, m in verif.items() if k[:4] == (model, dataset, alignment, protocol)]
+        files += [m for k, m in ranks.items() if k[:3] == (model, dataset, alignment)]
+        rows.append({
+            "model": model, "model_label": model_label, "dataset": dataset, "alignment": alignment,
+            "alignment_label": align_label, "protocol": _protocol_label(seed, profile),
+            "accuracy": seed["accuracy"], "std": seed["std"], "threshold": seed["threshold"],
+            "acc_flip": acc("flip-concat", "grid"), "acc_exact": acc("plain", "exact"),
+            "acc_flip_exact": acc("flip-concat", "exact"),
+            "auc": seed["auc"], "eer": seed["eer"], "tar": seed["tar_at_far"],
+            "rank1": None if rank_plain is None else rank_plain["rank1"],
+            "rank1_flip": None if rank_flip is None else rank_flip["rank1"],
+            "rank_n": None if rank_plain is None else rank_plain["n_probes"],
+            "dropped": (seed.get("protocol_summary") or {}).get("pairs_dropped_missing_image", 0),
+            "provenance": [{"file": m["_path"], "rule": m["provenance"]["rule"],
+                            "config": {k: v for k, v in m["provenance"]["config"].items()
+                                       if k not in ("model_spec", "alignment_spec")},
+                            "inputs": m["provenance"].get("inputs", {})} for m in files],
+        })
+    return rows
+
+
+def _seed_tables(published: dict, verif: dict, profile: str) -> list[dict]:
+    tables = []
+    for t in published["tables"]:
+        rows = []
+        for r in t["rows"]:
+            o = r["ours"]
+            m = verif.get((o["model"], o["dataset"], o["alignment"], o["protocol"], o.get("features", "plain"),
+                           o.get("search", "grid")))
+            cells = []
+            for metric in t["metrics"]:
+                pub = r["published"].get(metric)
+                ours = None if m is None else m[metric]
+                cells.append({"metric": metric, "published": pub, "ours": ours,
+                              "diff": None if (pub is None or ours is None) else ours - pub})
+            rows.append({"method": r["method"], "cells": cells, "run": m is not None,
+                         "protocol": _protocol_label(m, profile) if m else "not run in this profile",
+                         "file": m["_path"] if m else None})
+        src = published["sources"][t["source"]]
+        tables.append({"key": t["key"], "title": t["title"], "source": src["title"], "source_file": src["file"],
+                       "note": t.get("note", ""), "metrics": t["metrics"], "rows": rows})
+    return tables
+
+
+def _roc_png(verif: dict) -> str | None:
+    curves = []
+    for k, m in sorted(verif.items()):
+        if k[4:] != SEED or "roc_file" not in m:
+            continue
+        roc = load_npz(m["roc_file"])
+        model_label, align_label = _labels(m)
+        curves.append({"label": f"{model_label} + {align_label} (AUC {m['auc']:.4f})",
+                       "fpr": roc["fpr"], "tpr": roc["tpr"]})
+    if not curves:
+        return None
+    return base64.b64encode(figures.roc_figure(curves)).decode("ascii")
+
+
+def _fmt(value, digits=4):
+    if value is None:
+        return "—"
+    if isinstance(value, float) and np.isnan(value):
+        return "nan"
+    return f"{value:.{digits}f}"
+
+
+def _signed(value, digits=4):
+    return "—" if value is None else f"{value:+.{digits}f}"
+
+
+def _landmark_studies(paths: list[str]) -> list[dict]:
+    """Landmark agreement studies, each with its figure embedded (and the figure's sha256 for the manifest)."""
+    studies = []
+    for p in paths:
+        s = read_json(p)
+        if s.get("kind") != "landmark_agreement":
+            raise ValueError(f"{p}: not a landmark agreement file (kind {s.get('kind')!r})")
+        fig = Path(s["figure"])
+        s["_path"], s["figure_sha256"] = str(p), sha256_file(fig)
+        s["figure_png"] = base64.b64encode(fig.read_bytes()).decode("ascii")
+        counts = s["detector"]["counts"]
+        s["fallbacks"] = sum(counts.get(k, 0) for k in ("no-face", "too-small", "unreadable"))
+        studies.append(s)
+    return studies
+
+
+def build_report(metrics_paths: list[str], *, published: str, template: str, spec: dict, out: str,
+                 manifest_out: str | None = None, studies: list[str] = ()) -> None:
+    verif, ranks = _collect(metrics_paths)
+    pub = yaml.safe_load(Path(published).read_text(encoding="utf-8"))
+    profile = spec.get("profile", "custom")
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(Path(template).parent)),
+                             autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
+                             undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+    env.filters["f"] = _fmt
+    env.filters["signed"] = _signed
+    git = provenance.git_version()
+    context = {
+        "title": spec.get("title", "facebench report"), "profile": profile,
+        "generated": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "git": git, "packages": provenance.package_versions(),
+        "experiments": _experiment_rows(verif, ranks, profile),
+        "seed_tables": _seed_tables(pub, verif, profile),
+        "roc_png": _roc_png(verif),
+        "landmark_studies": _landmark_studies(list(studies)),
+        "fars": sorted({far for m in verif.values() for far in m["tar_at_far"]}, key=float),
+    }
+    html = env.get_template(Path(template).name).render(**context)
+    write_text(out, html)
+    if manifest_out:
+        inputs = defaultdict(dict)
+        for p in metrics_paths:
+            inputs["metrics"][str(p)] = sha256_file(p)
+        inputs["published"][str(published)] = sha256_file(published)
+        for st in context["landmark_studies"]:
+            inputs["studies"][st["_path"]] = sha256_file(st["_path"])
+            inputs["figures"][st["figure"]] = st["figure_sha256"]
+        write_json(manifest_out, {"report": str(out), "generated": context["generated"], "profile": profile,
+                                  "git": git, "packages": context["packages"], "inputs": dict(inputs)})

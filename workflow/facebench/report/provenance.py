@@ -1,0 +1,33 @@
+"""What a run was made of: the code version, the package versions, and the checksums of the report's inputs."""
+from __future__ import annotations
+
+import platform
+import subprocess
+import sys
+from importlib import metadata
+
+PACKAGES = ("torch", "numpy", "scipy", "scikit-learn", "scikit-image", "opencv-python-headless", "pillow",
+            "pyarrow", "matplotlib", "jinja2", "snakemake", "pycpd", "pandas")
+
+
+def git_version(cwd: str = ".") -> dict:
+    def run(*args):
+        try:
+            return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=10,
+                                  check=True).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return None
+
+    commit = run("rev-parse", "HEAD")
+    dirty = run("status", "--porcelain", "--untracked-files=no")
+    return {"commit": commit, "dirty": bool(dirty) if dirty is not None else None}
+
+
+def package_versions() -> dict:
+    out = {"python": sys.version.split()[0], "platform": platform.platform()}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return out

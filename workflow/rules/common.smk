@@ -1,0 +1,109 @@
+# Shared wiring: config validation, the results layout, and input functions. No computation here.
+import json
+import shlex
+from pathlib import Path
+
+from facebench.config import validate_config
+
+ROOT = Path(workflow.basedir)
+validate_config(config, ROOT / "workflow/schemas/config.schema.yaml")
+
+# Every rule runs the library through this prefix: workflow/ on PYTHONPATH works the same in the user's
+# environment, in per-rule conda environments and on cluster nodes.
+FACEBENCH = f"PYTHONPATH={shlex.quote(str(ROOT / 'workflow'))}${{PYTHONPATH:+:$PYTHONPATH}} python -m facebench"
+RESULTS = "results"
+# tracked inputs of the report live in the repository, wherever the workflow is run from (--directory)
+PUBLISHED = str(ROOT / config["report"]["published"])
+REPORT_TEMPLATE = str(ROOT / "report/templates/index.html.j2")
+
+
+wildcard_constraints:
+    dataset=r"[A-Za-z0-9_-]+",
+    model=r"[A-Za-z0-9_-]+",
+    alignment=r"[A-Za-z0-9_-]+",
+    template=r"[A-Za-z0-9_-]+",
+    protocol=r"[A-Za-z0-9_-]+",
+    features=r"plain|flip-concat|flip-sum",
+    search=r"grid|exact",
+
+
+def as_json(obj):
+    """A config value as one shell-quoted JSON argument."""
+    return shlex.quote(json.dumps(obj, sort_keys=True))
+
+
+def dataset_spec(w):
+    return config["datasets"][w.dataset]
+
+
+def model_spec(w):
+    return config["models"][w.model]
+
+
+def template_of(model):
+    return config["models"][model]["input"]["template"]
+
+
+def store(dataset, alignment, template):
+    return f"{RESULTS}/aligned/{dataset}/{alignment}/{template}"
+
+
+def align_landmarks(w):
+    """The landmark file an alignment needs (none for a centre crop)."""
+    spec = config["alignments"][w.alignment]
+    if spec["method"] == "center":
+        return []
+    return f"{RESULTS}/landmarks/{w.dataset}/{spec['landmarks']}.tsv"
+
+
+def experiments():
+    """(model, dataset, alignment) for every evaluation listed in config."""
+    for entry in config["evaluate"]:
+        for alignment in entry["alignments"]:
+            yield entry["model"], entry["dataset"], alignment
+
+
+def metrics_files():
+    out = []
+    for model, dataset, alignment in experiments():
+        base = f"{RESULTS}/metrics/{model}/{dataset}/{alignment}"
+        for protocol in config["datasets"][dataset].get("verification", {}):
+            for features in config["verification"]["features"]:
+                for search in config["verification"]["threshold_search"]:
+                    out.append(f"{base}/{protocol}-{features}-{search}.json")
+        if config["datasets"][dataset].get("identification"):
+            for features in config["verification"]["features"]:
+                out.append(f"{base}/rank-{features}.json")
+    return out
+
+
+def mtcnn_options():
+    """The detector's settings from config, as command-line options."""
+    m = config["detect"]["mtcnn"]
+    return (f"--min-face-size {m['min_face_size']} --factor {m['factor']} "
+            f"--thresholds {' '.join(str(t) for t in m['thresholds'])} --select {m['select']} "
+            f"--batch-size {m['batch_size']} --device {m['device']}")
+
+
+def landmark_studies():
+    """mtcnn-vs-<file> agreement files for every evaluated dataset whose alignments use MTCNN landmarks."""
+    out = []
+    for model, dataset, alignment in experiments():
+        if config["alignments"][alignment].get("landmarks") == "mtcnn":
+            for reference in config["datasets"][dataset].get("landmarks", {}):
+                out.append(f"{RESULTS}/landmarks/{dataset}/mtcnn-vs-{reference}.json")
+    return sorted(set(out))
+
+
+def provenance(rule_name, **values):
+    """What a metrics file records about how it was made (merged into its JSON)."""
+    return as_json({"provenance": {"rule": rule_name, "profile": config["profile"], "config": values}})
+
+
+def protocol_files(w):
+    """Every protocol file of a dataset: one pairs TSV per verification protocol, and the identification list."""
+    spec = config["datasets"][w.dataset]
+    files = [f"{RESULTS}/protocols/{w.dataset}/pairs-{p}.tsv" for p in spec.get("verification", {})]
+    if spec.get("identification"):
+        files.append(f"{RESULTS}/protocols/{w.dataset}/identification.tsv")
+    return files

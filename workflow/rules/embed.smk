@@ -1,0 +1,23 @@
+# Embeddings: features and flipped-face features for every face of a store, by one model.
+
+
+rule embed:
+    input:
+        model=f"{RESULTS}/models/{{model}}/model.pt",
+        faces=lambda w: f"{store(w.dataset, w.alignment, template_of(w.model))}/faces.npy",
+    output:
+        f"{RESULTS}/embeddings/{{model}}/{{dataset}}/{{alignment}}.npz",
+    params:
+        store=lambda w: store(w.dataset, w.alignment, template_of(w.model)),
+        batch_size=config["embed"]["batch_size"],
+        device=config["embed"]["device"],
+    threads: 2
+    log:
+        f"{RESULTS}/logs/embed/{{model}}-{{dataset}}-{{alignment}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/embed/{{model}}-{{dataset}}-{{alignment}}.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    shell:
+        "{FACEBENCH} embed --model {input.model} --store {params.store} --out {output} "
+        "--batch-size {params.batch_size} --device {params.device} --threads {threads} 2>&1 | tee {log}"

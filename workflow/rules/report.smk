@@ -1,0 +1,21 @@
+# The report: rendered from the metrics files alone, self-contained, with a run manifest beside it.
+
+
+rule report:
+    input:
+        metrics=metrics_files(),
+        studies=landmark_studies(),
+        published=PUBLISHED,
+        template=REPORT_TEMPLATE,
+    output:
+        html="report/index.html",
+        manifest="report/manifest.json",
+    params:
+        spec=lambda w: as_json({"title": config["report"]["title"], "profile": config["profile"]}),
+    log:
+        f"{RESULTS}/logs/report/report.log",
+    conda:
+        "../../envs/report.yaml"
+    shell:
+        "{FACEBENCH} report {input.metrics} --studies {input.studies} --published {input.published} --template {input.template} "
+        "--spec {params.spec} --out {output.html} --manifest {output.manifest} 2>&1 | tee {log}"
