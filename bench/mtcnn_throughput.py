@@ -5,7 +5,8 @@ Ours: `detect.landmarking.landmark_images` (decode + batched cascade), as the pi
 Reference: facenet-pytorch's MTCNN.detect, one image at a time as its users call it, on every --ref-every-th image.
 It is fetched from PyPI (pip download, no install) and imported from its wheel; its only torchvision use in
 detection, `batched_nms`, is served by our vectorised NMS with the same rule (torchvision has no CPU build here).
-Target (issue 3): ours at least 2x the reference's images/s, landmarks within 0.5 px of it on average.
+Target (issue 3): ours at least 2x the reference's images/s, landmarks within 0.5 px of it on average. The
+conservative speedup compares with the reference's rate after subtracting all the time it spent in NMS.
 Peak memory: the maximum resident set size of this process after our run (before the reference is loaded).
 Writes results/bench/mtcnn_throughput.json.
 """
@@ -36,13 +37,20 @@ WEIGHTS = SHARED / "weights" / "mtcnn"
 REFERENCE = "facenet-pytorch==2.6.0"
 
 
+NMS_SECONDS = [0.0]  # time the reference spends in the stand-in NMS, subtracted for the conservative figure
+
+
 def _batched_nms(boxes, scores, idxs, threshold):
     """torchvision.ops.batched_nms semantics (greedy IoU NMS within each idxs group, kept indices by descending
-    score), served by facebench's vectorised NMS, which tests/test_mtcnn_units.py checks against a brute-force loop:
-    the reference then pays for NMS about what torchvision's C++ kernel would cost, not a Python loop."""
+    score), served by facebench's NMS (checked against a brute-force loop in tests/test_mtcnn_units.py). Its time
+    is recorded, so the reference can also be scored as if its NMS cost nothing (torchvision's C++ kernel is fast;
+    a Python stand-in should not make the reference look slow)."""
+    t0 = time.perf_counter()
     keep = nms(boxes.numpy(), scores.numpy(), idxs.numpy(), threshold)
     keep = torch.from_numpy(keep)
-    return keep[torch.argsort(scores[keep], descending=True)]
+    keep = keep[torch.argsort(scores[keep], descending=True)]
+    NMS_SECONDS[0] += time.perf_counter() - t0
+    return keep
 
 
 def load_reference():
@@ -128,11 +136,17 @@ def main():
         torch.set_num_threads(args.threads)
         before = cpu_ticks()
         t_ref, ref_lm = run_reference(ref, sub, args.select)
+        t_free = t_ref - NMS_SECONDS[0]
         result["reference"] = {"package": wheel, "images": len(sub), "seconds": round(t_ref, 2),
                                "images_per_second": round(len(sub) / t_ref, 2),
+                               "nms_seconds": round(NMS_SECONDS[0], 2),
+                               "images_per_second_without_nms": round(len(sub) / t_free, 2),
                                "cpu_steal_share": steal_share(before, cpu_ticks()),
                                "nms": "torchvision's batched_nms served by facebench.detect.nms (same rule)"}
         result["speedup"] = round(result["ours"]["images_per_second"] / result["reference"]["images_per_second"], 2)
+        # conservative: the reference charged nothing for NMS (ours pays for its own)
+        result["speedup_vs_reference_without_nms"] = round(
+            result["ours"]["images_per_second"] / result["reference"]["images_per_second_without_nms"], 2)
         result["ours_vs_reference_150px"] = point_distance({n: ours[n] for n in sub}, ref_lm)
         result["reference_vs_provided_250px"] = agreement(ref_lm, provided, LFW / "images", (250, 250))
     write("mtcnn_throughput", result)
