@@ -143,8 +143,8 @@ def cmd_landmark_agreement(a):
         sets = [(f"MTCNN ({detected[name].flag})", detected[name].points)]
         if name in reference:
             sets.append((a.reference_name, reference[name].points))
-        tag = " (largest disagreement)" if name not in examples else ""
-        panels.append({"title": name + tag, "image": load_rgb(root / name)[0], "sets": sets})
+        tag = "\n(largest disagreement)" if name not in examples else ""
+        panels.append({"title": name.rsplit("/", 1)[-1] + tag, "image": load_rgb(root / name)[0], "sets": sets})
     with atomic_path(a.figure) as tmp:
         tmp.write_bytes(landmark_figure(panels))
     summary = read_json(a.detected_summary)

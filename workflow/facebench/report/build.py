@@ -11,6 +11,7 @@ import jinja2
 import numpy as np
 import yaml
 
+from facebench.detect.agreement import POINTS
 from facebench.io import load_npz, read_json, sha256_file, write_json, write_text
 from facebench.report import figures, provenance
 
@@ -148,6 +149,8 @@ def _landmark_studies(paths: list[str]) -> list[dict]:
         fig = Path(s["figure"])
         s["_path"], s["figure_sha256"] = str(p), sha256_file(fig)
         s["figure_png"] = base64.b64encode(fig.read_bytes()).decode("ascii")
+        # JSON files are written with sorted keys: put the points back in face order
+        s["per_point_mean"] = {p: s["per_point_mean"][p] for p in POINTS if p in s.get("per_point_mean", {})}
         counts = s["detector"]["counts"]
         s["fallbacks"] = sum(counts.get(k, 0) for k in ("no-face", "too-small", "unreadable"))
         studies.append(s)

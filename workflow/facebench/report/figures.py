@@ -46,8 +46,8 @@ def landmark_figure(panels: list[dict]) -> bytes:
         ax.imshow(panel["image"])
         for (label, pts), (marker, colour) in zip(panel["sets"], markers):
             pts = np.asarray(pts, dtype=float)
-            ax.scatter(pts[:, 0], pts[:, 1], s=28, marker=marker, c=colour, label=label, linewidths=1.4,
-                       facecolors="none" if marker == "o" else None)
+            hollow = {"facecolors": "none", "edgecolors": colour} if marker == "o" else {"c": colour}
+            ax.scatter(pts[:, 0], pts[:, 1], s=28, marker=marker, label=label, linewidths=1.4, **hollow)
         ax.set_title(panel["title"], fontsize=8)
         ax.axis("off")
     axes[0][0].legend(loc="lower left", fontsize=7, framealpha=0.8)
