@@ -135,6 +135,12 @@ def crop_resize(integral: torch.Tensor, image_idx: torch.Tensor, windows: torch.
     return out
 
 
+def _nms(boxes: torch.Tensor, scores: torch.Tensor, groups: torch.Tensor, threshold: float, **mode) -> torch.Tensor:
+    """detect.nms on tensors (it runs in numpy, on the CPU); the kept indices come back on the boxes' device."""
+    keep = nms(boxes.cpu().numpy(), scores.cpu().numpy(), groups.cpu().numpy(), threshold, **mode)
+    return torch.from_numpy(keep).to(boxes.device)
+
+
 def _normalise(x: torch.Tensor) -> torch.Tensor:
     return (x - 127.5) * 0.0078125
 
@@ -187,15 +193,14 @@ class MTCNN:
             box = torch.floor((2 * cell + torch.tensor([1.0, 1.0, 12.0, 12.0], device=cell.device)) / scale)
             score = prob[img_i, 1, yy, xx]
             offsets = reg[img_i, :, yy, xx]
-            keep = torch.from_numpy(nms(box.cpu().numpy(), score.cpu().numpy(), img_i.cpu().numpy(), 0.5))
-            keep = keep.to(box.device)
+            keep = _nms(box, score, img_i, 0.5)
             all_boxes.append(torch.cat([box[keep], score[keep, None], offsets[keep]], dim=1))
             all_idx.append(img_i[keep])
         if not all_boxes:
             return torch.zeros((0, 4), device=imgs.device), torch.zeros(0, dtype=torch.long, device=imgs.device)
         cand, idx = torch.cat(all_boxes), torch.cat(all_idx)
-        keep = torch.from_numpy(nms(cand[:, :4].cpu().numpy(), cand[:, 4].cpu().numpy(), idx.cpu().numpy(), 0.7))
-        cand, idx = cand[keep.to(cand.device)], idx[keep.to(cand.device)]
+        keep = _nms(cand[:, :4], cand[:, 4], idx, 0.7)
+        cand, idx = cand[keep], idx[keep]
         return _square(_regress(cand[:, :4], cand[:, 5:9], inclusive=False)), idx
 
     def _windows(self, boxes, idx, width, height):
@@ -214,8 +219,7 @@ class MTCNN:
         score = prob[:, 1]
         ok = score > self.settings.thresholds[1]
         boxes, score, reg, idx = boxes[ok], score[ok], reg[ok], idx[ok]
-        keep = torch.from_numpy(nms(boxes.cpu().numpy(), score.cpu().numpy(), idx.cpu().numpy(), 0.7))
-        keep = keep.to(boxes.device)
+        keep = _nms(boxes, score, idx, 0.7)
         return _square(_regress(boxes[keep], reg[keep])), idx[keep]
 
     def _output(self, integral, boxes, idx, height, width):
@@ -231,6 +235,5 @@ class MTCNN:
         py = h * marks[:, 5:] + boxes[:, 1:2] - 1
         points = torch.stack([px, py], dim=2)
         boxes = _regress(boxes, reg)
-        keep = torch.from_numpy(nms(boxes.cpu().numpy(), score.cpu().numpy(), idx.cpu().numpy(), 0.7, mode="min",
-                                    inclusive=True)).to(boxes.device)
+        keep = _nms(boxes, score, idx, 0.7, mode="min", inclusive=True)
         return boxes[keep], score[keep], points[keep], idx[keep]
