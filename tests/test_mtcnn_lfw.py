@@ -100,3 +100,28 @@ def test_landmarks_command(tmp_path, names, capsys):
     rc = main(["landmarks", str(LFW / "images"), "--list", str(listing), "-o", str(out), "--weights", str(tmp_path)])
     assert rc == 2
     assert "pnet.pt" in capsys.readouterr().err
+
+
+def test_landmark_agreement_command_and_its_errors(tmp_path, names, capsys):
+    two = names[:2]
+    (tmp_path / "images.txt").write_text("\n".join(two) + "\n")
+    (tmp_path / "manifest.json").write_text(json.dumps({"dataset": "lfw", "images_root": str(LFW / "images")}))
+    provided, _ = landmarks.from_provided(LFW / "lfw_landmark_250px.txt", (250, 250), LFW / "images", two)
+    landmarks.write(tmp_path / "provided.tsv", provided)
+    landmarks.write(tmp_path / "detected.tsv", {two[0]: provided[two[0]]})  # the second image has no line
+    (tmp_path / "summary.json").write_text(json.dumps({"counts": {"ok": 1}, "select": "central", "settings": {},
+                                                       "not_ok": {}}))
+    args = ["landmark-agreement", "--manifest", str(tmp_path / "manifest.json"), "--images",
+            str(tmp_path / "images.txt"), "--detected", str(tmp_path / "detected.tsv"), "--detected-summary",
+            str(tmp_path / "summary.json"), "--reference", str(tmp_path / "provided.tsv"), "--figure",
+            str(tmp_path / "fig.png"), "--out", str(tmp_path / "out.json")]
+    assert main(args) == 2
+    assert f"{tmp_path / 'detected.tsv'}: no line for 1 listed images, e.g. {two[1]}" in capsys.readouterr().err
+    landmarks.write(tmp_path / "detected.tsv", provided)
+    assert main([*args, "--examples", "Nobody/Nobody_0001.jpg"]) == 2
+    assert "detect.mtcnn.examples: 'Nobody/Nobody_0001.jpg'" in capsys.readouterr().err
+    assert not (tmp_path / "out.json").exists() and not (tmp_path / "fig.png").exists()
+    assert main(args) == 0
+    out = json.loads((tmp_path / "out.json").read_text())
+    assert out["distance"]["max"] < 0.01 and out["counts"]["compared"] == 2  # a source agrees with itself
+    assert (tmp_path / "fig.png").read_bytes()[:4] == b"\x89PNG"
