@@ -53,9 +53,20 @@ def cmd_pairs_protocol(a):
 def cmd_identification_protocol(a):
     from facebench.data.protocols import write_identification
 
+    from facebench.data.protocols import people_names
+
     m = _manifest(a.manifest)
-    summary = write_identification(_lines(m["images_list"]), a.spec["identification"], a.out,
-                                   subset=a.spec.get("subset"))
+    spec = a.spec["identification"]
+    people = people_names(spec, m["files"], f"datasets.{m['dataset']}.identification")
+    summary = write_identification(_lines(m["images_list"]), spec, a.out, subset=a.spec.get("subset"), people=people)
+    print(json.dumps(summary))
+
+
+def cmd_training_set(a):
+    from facebench.data.protocols import write_training_set
+
+    m = _manifest(a.manifest)
+    summary = write_training_set(_lines(m["images_list"]), a.spec["training"], m["files"], a.out, m["dataset"])
     print(json.dumps(summary))
 
 
@@ -202,6 +213,18 @@ def cmd_embed(a):
     print(json.dumps(meta))
 
 
+def cmd_train(a):
+    from facebench import runtime
+    from facebench.train.loop import train_model
+
+    runtime.keep_freed_memory()
+    runtime.set_threads(a.threads)
+    summary = train_model(a.name, a.spec, store_dir=a.store, train_list=a.train_list, model_out=a.out,
+                          log_out=a.log, summary_out=a.summary, work_dir=a.work, init_model=a.init,
+                          device=runtime.pick_device(a.device))
+    print(json.dumps(summary))
+
+
 # ---------------------------------------------------------------- evaluation
 def cmd_score_pairs(a):
     from facebench.data.protocols import read_pairs_tsv
@@ -316,6 +339,11 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--spec", type=_json_arg, required=True)
     sp.add_argument("--out", required=True)
 
+    sp = add("training-set", cmd_training_set, "the training list (path, identity) of a dataset")
+    sp.add_argument("--manifest", required=True)
+    sp.add_argument("--spec", type=_json_arg, required=True, help="the dataset's config mapping, as JSON")
+    sp.add_argument("--out", required=True)
+
     sp = add("image-list", cmd_image_list, "the union of the images some protocol file names")
     sp.add_argument("protocol_files", nargs="+")
     sp.add_argument("--out", required=True)
@@ -377,6 +405,19 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--spec", type=_json_arg, required=True, help="the model's config mapping, as JSON")
     sp.add_argument("--out", required=True)
 
+    sp = add("train", cmd_train, "train one model of config (backbone + loss) on a dataset's aligned faces")
+    sp.add_argument("name", help="the model's key in config (models.NAME)")
+    sp.add_argument("--spec", type=_json_arg, required=True, help="the model's config mapping, as JSON")
+    sp.add_argument("--store", required=True, help="the aligned-face store of the training dataset")
+    sp.add_argument("--train-list", required=True, help="TSV with columns path, identity")
+    sp.add_argument("--init", help="a model file whose weights start the backbone (fine-tuning)")
+    sp.add_argument("--out", required=True, help="the trained model file")
+    sp.add_argument("--log", required=True, help="per-step TSV log")
+    sp.add_argument("--summary", required=True, help="JSON summary of the run")
+    sp.add_argument("--work", required=True, help="folder for the resumable state")
+    sp.add_argument("--threads", type=int)
+    sp.add_argument("--device", default="auto")
+
     sp = add("embed", cmd_embed, "features (and flipped features) for every face of a store")
     sp.add_argument("--model", required=True)
     sp.add_argument("--store", required=True)
@@ -432,6 +473,11 @@ def main(argv: list[str] | None = None) -> int:
         msg = err.args[0] if isinstance(err, KeyError) and err.args else err
         print(f"facebench {args.command}: error: {msg}", file=sys.stderr)
         return 2
+    except RuntimeError as err:
+        if not hasattr(err, "exit_code"):  # only the run-stopping conditions that carry their own message
+            raise
+        print(f"facebench {args.command}: {err}", file=sys.stderr)
+        return err.exit_code
     return 0
 
 

@@ -72,6 +72,8 @@ def check_references(config: dict) -> None:
                             f"registered: {', '.join(backbone_names())}")
         if model["input"]["template"] not in TEMPLATES:
             problems.append(f"config key models.{name}.input.template: unknown template")
+        if "train" in model:
+            problems += _train_problems(name, model, config)
     for name, spec in alignments.items():
         if spec["method"] == "landmarks" and "landmarks" not in spec:
             problems.append(f"config key alignments.{name}.landmarks: method 'landmarks' needs a landmark source")
@@ -103,6 +105,36 @@ def check_references(config: dict) -> None:
                                 f"which datasets.{entry['dataset']}.landmarks does not have")
     if problems:
         raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
+
+
+def _train_problems(name: str, model: dict, config: dict) -> list[str]:
+    """A trained model's references: its dataset (with a training list), alignment, loss and init model."""
+    from facebench import losses
+
+    t, where, out = model["train"], f"config key models.{name}.train", []
+    ds = config["datasets"].get(t["dataset"])
+    if ds is None:
+        out.append(f"{where}.dataset: {t['dataset']!r} is not a key of datasets")
+    elif "training" not in ds:
+        out.append(f"{where}.dataset: datasets.{t['dataset']} has no training list (datasets.{t['dataset']}.training)")
+    alignment = config["alignments"].get(t["alignment"])
+    if alignment is None:
+        out.append(f"{where}.alignment: {t['alignment']!r} is not a key of alignments")
+    elif ds is not None and alignment["method"] == "landmarks" and alignment["landmarks"] != DETECTED and \
+            alignment["landmarks"] not in ds.get("landmarks", {}):
+        out.append(f"{where}.alignment: {t['alignment']!r} needs landmark source {alignment['landmarks']!r}, which "
+                   f"datasets.{t['dataset']}.landmarks does not have")
+    if t["loss"] not in losses.names():
+        out.append(f"{where}.loss: unknown loss {t['loss']!r}; registered: {', '.join(losses.names())}")
+    else:
+        try:  # unknown or invalid loss options fail here, before any job runs
+            losses.build(t["loss"], 8, 4, **t.get("loss_args", {}))
+        except (TypeError, ValueError, KeyError) as err:
+            out.append(f"{where}.loss_args: {err}")
+    init = t.get("init")
+    if init is not None and (init not in config["models"] or init == name):
+        out.append(f"{where}.init: {init!r} is not another key of models")
+    return out
 
 
 def validate_config(config: dict, schema_path: str | Path) -> dict:

@@ -1,5 +1,6 @@
 # Shared wiring: config validation, the results layout, and input functions. No computation here.
 import json
+import re
 import shlex
 from pathlib import Path
 
@@ -101,9 +102,33 @@ def provenance(rule_name, **values):
 
 
 def protocol_files(w):
-    """Every protocol file of a dataset: one pairs TSV per verification protocol, and the identification list."""
+    """Every protocol file of a dataset: one pairs TSV per verification protocol, the identification list and the
+    training list (so one aligned-face store serves evaluation and training)."""
     spec = config["datasets"][w.dataset]
     files = [f"{RESULTS}/protocols/{w.dataset}/pairs-{p}.tsv" for p in spec.get("verification", {})]
     if spec.get("identification"):
         files.append(f"{RESULTS}/protocols/{w.dataset}/identification.tsv")
+    if spec.get("training"):
+        files.append(f"{RESULTS}/protocols/{w.dataset}/train.tsv")
     return files
+
+
+IMPORTED = sorted(m for m, spec in config["models"].items() if "weights" in spec)
+TRAINED = sorted(m for m, spec in config["models"].items() if "train" in spec)
+
+
+def one_of(names):
+    """A wildcard pattern matching exactly these names (never empty: a name no config key can have)."""
+    return "|".join(re.escape(n) for n in names) or "(?!)"
+
+
+def train_store(w):
+    """The aligned-face store a model trains on: its training dataset and alignment, at its template."""
+    t = config["models"][w.model]["train"]
+    return store(t["dataset"], t["alignment"], template_of(w.model))
+
+
+def train_init(w):
+    """The model file whose weights start the run (fine-tuning), or nothing."""
+    init = config["models"][w.model]["train"].get("init")
+    return [f"{RESULTS}/models/{init}/model.pt"] if init else []

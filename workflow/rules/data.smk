@@ -50,6 +50,22 @@ rule identification_protocol:
         "--out {output.table} 2>&1 | tee {log}"
 
 
+rule training_set:
+    input:
+        manifest=rules.fetch_dataset.output.manifest,
+    output:
+        table=f"{RESULTS}/protocols/{{dataset}}/train.tsv",
+        summary=f"{RESULTS}/protocols/{{dataset}}/train.json",
+    params:
+        spec=lambda w: as_json(dataset_spec(w)),
+    log:
+        f"{RESULTS}/logs/training_set/{{dataset}}.log",
+    conda:
+        "../../envs/data.yaml"
+    shell:
+        "{FACEBENCH} training-set --manifest {input.manifest} --spec {params.spec} --out {output.table} 2>&1 | tee {log}"
+
+
 rule image_list:
     input:
         protocol_files,

@@ -1,7 +1,9 @@
-# Models: published checkpoints imported into the project's own definitions (training rules come later).
+# Models: published checkpoints imported into the project's own definitions (trained models: train.smk).
 
 
 rule import_weights:
+    wildcard_constraints:
+        model=one_of(IMPORTED),
     output:
         model=f"{RESULTS}/models/{{model}}/model.pt",
     params:

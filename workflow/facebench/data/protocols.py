@@ -59,15 +59,14 @@ def verification_pairs(pairs_file: str | Path, n_folds: int | None, available: s
                   "folds": len({p.fold for p in kept})}
 
 
-def identification_set(available: list[str], min_images: int, max_identities: int | None) -> list[tuple[str, str]]:
-    """(path, identity) for every identity with at least ``min_images`` images, sorted by name."""
-    by_id: dict[str, list[str]] = defaultdict(list)
-    for path in available:
-        by_id[lfw.identity(path)].append(path)
-    names = sorted(n for n, imgs in by_id.items() if len(imgs) >= min_images)
-    if max_identities:
-        names = names[:max_identities]
-    return [(p, n) for n in names for p in sorted(by_id[n])]
+def people_names(spec: dict, files: dict, where: str) -> set[str] | None:
+    """The identities of the people file ``spec['people']`` names (a key of the dataset's files), or None."""
+    key = spec.get("people")
+    if not key:
+        return None
+    if key not in files:
+        raise KeyError(f"{where}.people: {key!r} is not one of the dataset's files ({', '.join(sorted(files))})")
+    return {name for group in lfw.read_people(files[key]["path"]) for name, _ in group}
 
 
 def write_pairs_protocol(pairs_file: str | Path, spec: dict, available: set[str], out: str | Path, *,
@@ -83,11 +82,12 @@ def write_pairs_protocol(pairs_file: str | Path, spec: dict, available: set[str]
     return summary
 
 
-def write_identification(available: list[str], spec: dict, out: str | Path, subset: dict | None = None) -> dict:
-    rows = identification_set(available, spec.get("min_images", 2), (subset or {}).get("max_identities"))
+def write_identification(available: list[str], spec: dict, out: str | Path, subset: dict | None = None,
+                         people: set[str] | None = None) -> dict:
+    rows = select_identities(available, people, spec.get("min_images", 2), (subset or {}).get("max_identities"))
     write_tsv(out, ["path", "identity"], rows)
     summary = {"images": len(rows), "identities": len({i for _, i in rows}), "min_images": spec.get("min_images", 2),
-               "subset": subset or None}
+               "people_file": spec.get("people"), "subset": subset or None}
     write_json(Path(out).with_suffix(".json"), summary)
     return summary
 
@@ -114,3 +114,35 @@ def read_pairs_tsv(path: str | Path) -> dict[str, np.ndarray]:
     col = {c: [r[header.index(c)] for r in rows] for c in ("fold", "path1", "path2", "label")}
     return {"fold": np.array(col["fold"], dtype=np.int64), "path1": np.array(col["path1"]),
             "path2": np.array(col["path2"]), "label": np.array(col["label"], dtype=np.int64)}
+
+
+def select_identities(available: list[str], people: set[str] | None, min_images: int,
+                      max_identities: int | None = None) -> list[tuple[str, str]]:
+    """(path, identity) of every identity in ``people`` (all if None) with >= ``min_images`` images, by name;
+    the identification list and the training list are both made by it."""
+    by_id: dict[str, list[str]] = defaultdict(list)
+    for path in available:
+        name = lfw.identity(path)
+        if people is None or name in people:
+            by_id[name].append(path)
+    names = sorted(n for n, imgs in by_id.items() if len(imgs) >= min_images)
+    if max_identities:
+        names = names[:max_identities]
+    return [(p, n) for n in names for p in sorted(by_id[n])]
+
+
+def write_training_set(available: list[str], spec: dict, files: dict, out: str | Path, dataset: str) -> dict:
+    """``train.tsv`` (path, identity) from the dataset's ``training`` mapping; counts beside it as JSON.
+
+    ``spec['people']`` names a people file of the dataset (LFW format: the View 1 ``peopleDevTrain.txt`` keeps the
+    training identities disjoint from the DevTest pairs); without it every identity of the dataset is used.
+    """
+    people = people_names(spec, files, f"datasets.{dataset}.training")
+    rows = select_identities(available, people, spec.get("min_images", 1), spec.get("max_identities"))
+    if not rows:
+        raise ValueError(f"datasets.{dataset}.training: no identity has {spec.get('min_images', 1)} or more images")
+    write_tsv(out, ["path", "identity"], rows)
+    summary = {"images": len(rows), "identities": len({i for _, i in rows}), "people_file": spec.get("people"),
+               "min_images": spec.get("min_images", 1), "max_identities": spec.get("max_identities")}
+    write_json(Path(out).with_suffix(".json"), summary)
+    return summary

@@ -1,0 +1,218 @@
+"""The training loop on a tiny synthetic store: schedules, sampling, augmentation, resume, divergence, outputs."""
+from __future__ import annotations
+
+import os
+import signal
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from facebench.align import STORE_VERSION
+from facebench.io import read_json, read_tsv, write_json, write_tsv
+from facebench.models.checkpoint import load_model
+from facebench.train import loop
+from facebench.train.augment import augment
+from facebench.train.loop import Interrupted, TrainingDiverged, lr_factor, train_model
+from facebench.train.sampler import Sampler
+
+N_IDS, PER_ID, SIZE = 6, 8, 32
+
+
+def make_store(tmp_path, n_ids=N_IDS, per_id=PER_ID):
+    """A store of 32x32 faces whose identity is a colour pattern plus noise, and its training list."""
+    rng = np.random.default_rng(0)
+    store = tmp_path / "store"
+    store.mkdir()
+    paths, faces = [], []
+    for i in range(n_ids):
+        base = rng.integers(0, 255, size=(1, 1, 3))
+        for j in range(per_id):
+            noise = rng.normal(0, 20, size=(SIZE, SIZE, 3))
+            faces.append(np.clip(base + noise, 0, 255).astype(np.uint8))
+            paths.append(f"id{i}/id{i}_{j:04d}.jpg")
+    np.save(store / "faces.npy", np.stack(faces))
+    write_tsv(store / "index.tsv", ["row", "path", "status", "note"],
+              ([k, p, "aligned", ""] for k, p in enumerate(paths)))
+    write_json(store / "summary.json", {"store_version": STORE_VERSION, "n_images": len(paths), "template": "arcface112",
+                                        "size": [SIZE, SIZE]})
+    train_list = tmp_path / "train.tsv"
+    write_tsv(train_list, ["path", "identity"], ([p, p.split("/")[0]] for p in paths))
+    return store, train_list
+
+
+def spec(loss="softmax", **train):
+    return {"backbone": "irse8", "backbone_args": {"embedding_size": 16, "input_size": [SIZE, SIZE]},
+            "input": {"template": "arcface112", "channels": "rgb", "mean": [0.5] * 3, "std": [0.5] * 3},
+            "train": {"dataset": "toy", "alignment": "provided", "loss": loss, "batch_size": 8, "steps": 6,
+                      "lr": 0.05, "checkpoint_every": 2, **train}}
+
+
+def run(tmp_path, store, train_list, s, tag="a", **kw):
+    out = tmp_path / tag
+    return train_model("toy", s, store_dir=store, train_list=train_list, model_out=out / "model.pt",
+                       log_out=out / "log.tsv", summary_out=out / "summary.json", work_dir=out / "work", **kw), out
+
+
+def weights(path):
+    return load_model(path)[0].state_dict()
+
+
+# ---------------------------------------------------------------- schedule, sampler, augmentation
+def test_lr_schedule_warmup_step_cosine():
+    assert lr_factor(0, 100, {"kind": "step", "milestones": [0.5]}, warmup=10) == pytest.approx(0.1)
+    assert lr_factor(9, 100, {"kind": "step", "milestones": [0.5]}, warmup=10) == pytest.approx(1.0)
+    assert lr_factor(49, 100, {"kind": "step", "milestones": [0.5], "gamma": 0.1}, warmup=0) == 1.0
+    assert lr_factor(50, 100, {"kind": "step", "milestones": [0.5], "gamma": 0.1}, warmup=0) == pytest.approx(0.1)
+    assert lr_factor(80, 100, {"kind": "step", "milestones": [0.5, 75], "gamma": 0.1}, warmup=0) == pytest.approx(0.01)
+    assert lr_factor(0, 100, {"kind": "cosine"}, warmup=0) == pytest.approx(1.0)
+    assert lr_factor(50, 100, {"kind": "cosine"}, warmup=0) == pytest.approx(0.5)
+    assert lr_factor(100, 100, {"kind": "cosine"}, warmup=0) == pytest.approx(0.0, abs=1e-12)
+    with pytest.raises(ValueError, match="train.schedule.kind"):
+        lr_factor(0, 10, {"kind": "exponential"}, 0)
+
+
+def test_sampler_is_a_function_of_seed_and_epoch():
+    labels = np.repeat(np.arange(10), 5)
+    a, b = Sampler(labels, 8, seed=3), Sampler(labels, 8, seed=3)
+    assert a.steps_per_epoch == 50 // 8
+    assert all(np.array_equal(x, y) for x, y in zip(a.batches(2), b.batches(2)))
+    assert not all(np.array_equal(x, y) for x, y in zip(a.batches(0), a.batches(1)))
+    flat = np.concatenate(a.batches(0))
+    assert len(set(flat.tolist())) == len(flat)  # a shuffle: no face twice in one epoch
+
+
+def test_pk_sampler_batches_hold_p_identities_of_k_faces():
+    labels = np.array([0] * 6 + [1] * 3 + [2] * 1 + [3] * 5 + [4] * 2)
+    s = Sampler(labels, 0, seed=0, pk=(2, 4))
+    assert s.steps_per_epoch == 4 // 2  # identity 2 has one face: no positive pair, left out
+    for batch in s.batches(0):
+        ids, counts = np.unique(labels[batch], return_counts=True)
+        assert len(ids) == 2 and set(counts) == {4}
+        assert 2 not in ids
+    with pytest.raises(ValueError, match="train.pk"):
+        Sampler(labels, 0, seed=0, pk=(5, 2))
+
+
+def test_augment_is_seeded_and_each_option_does_its_job():
+    x = torch.from_numpy(np.random.default_rng(1).integers(0, 255, (16, 12, 10, 3))).float()
+    same = [augment(x, {"flip": True, "brightness": 0.3, "grayscale": 0.5, "rotation": 10},
+                    torch.Generator().manual_seed(7)) for _ in range(2)]
+    assert torch.equal(*same)
+    flipped = augment(x, {"flip": True}, torch.Generator().manual_seed(0))
+    per = [torch.equal(f, o) or torch.equal(f, o.flip(1)) for f, o in zip(flipped, x)]
+    assert all(per) and 0 < sum(not torch.equal(f, o) for f, o in zip(flipped, x)) < 16
+    gray = augment(x, {"flip": False, "grayscale": 1.0}, torch.Generator().manual_seed(0))
+    assert torch.allclose(gray[..., 0], gray[..., 1]) and torch.allclose(gray[..., 1], gray[..., 2])
+    still = augment(x, {"flip": False, "rotation": 0.0, "brightness": 0.0}, torch.Generator())
+    assert torch.equal(still, x)
+    low = augment(x, {"flip": False, "degrade": {"size": 4, "p": 1.0}}, torch.Generator())
+    assert low.shape == x.shape and not torch.equal(low, x)
+    with pytest.raises(KeyError, match="train.augment"):
+        augment(x, {"blur": 1}, torch.Generator())
+
+
+def test_loop_defaults_match_the_schema():
+    schema = yaml.safe_load(open("workflow/schemas/config.schema.yaml"))["definitions"]["train"]["properties"]
+    for key, value in loop.DEFAULTS.items():
+        if key in schema and "default" in schema[key]:
+            assert schema[key]["default"] == value, key
+
+
+# ---------------------------------------------------------------- the loop
+def test_training_writes_a_loadable_model_log_and_summary(tmp_path):
+    store, train_list = make_store(tmp_path)
+    summary, out = run(tmp_path, store, train_list, spec(steps=12))
+    assert summary["steps"] == 12 and summary["identities"] == N_IDS and summary["faces"] == N_IDS * PER_ID
+    header, rows = read_tsv(out / "log.tsv")
+    assert header[:6] == loop.LOG_COLUMNS and [int(r[0]) for r in rows] == list(range(1, 13))
+    losses = [float(r[2]) for r in rows]
+    assert np.isfinite(losses).all() and np.mean(losses[-3:]) < np.mean(losses[:3])  # it learns
+    model, info = load_model(out / "model.pt")
+    assert info["meta"]["loss"] == "softmax"
+    assert model(torch.zeros(2, 3, SIZE, SIZE)).shape == (2, 16)
+    assert read_json(out / "summary.json")["steps"] == 12
+
+
+def test_same_seed_same_weights_on_cpu(tmp_path):
+    store, train_list = make_store(tmp_path)
+    run(tmp_path, store, train_list, spec(), tag="a")
+    run(tmp_path, store, train_list, spec(), tag="b")
+    a, b = weights(tmp_path / "a/model.pt"), weights(tmp_path / "b/model.pt")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize("loss", ["softmax", "sphereface", "triplet"])
+def test_interrupted_run_resumes_to_the_uninterrupted_weights(tmp_path, monkeypatch, loss):
+    store, train_list = make_store(tmp_path)
+    s = spec(loss, steps=7, augment={"flip": True, "brightness": 0.2})
+    run(tmp_path, store, train_list, s, tag="whole")
+
+    calls = []
+    real = loop.augment
+
+    def kill_during_step_4(x, options, gen):
+        calls.append(1)
+        if len(calls) == 4:
+            os.kill(os.getpid(), signal.SIGTERM)  # as Snakemake or SLURM would stop the job
+        return real(x, options, gen)
+
+    monkeypatch.setattr(loop, "augment", kill_during_step_4)
+    with pytest.raises(Interrupted, match="after step 4"):
+        run(tmp_path, store, train_list, s, tag="cut")
+    assert not (tmp_path / "cut/model.pt").exists()  # no output until the run completes
+    monkeypatch.setattr(loop, "augment", real)
+    summary, _ = run(tmp_path, store, train_list, s, tag="cut")
+    assert summary["resumed_from_step"] == 4
+    a, b = weights(tmp_path / "whole/model.pt"), weights(tmp_path / "cut/model.pt")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    whole, cut = read_tsv(tmp_path / "whole/log.tsv")[1], read_tsv(tmp_path / "cut/log.tsv")[1]
+    assert [r[:3] for r in whole] == [r[:3] for r in cut]  # the log has every step once, with the same losses
+
+
+def test_a_state_from_another_spec_is_not_resumed(tmp_path):
+    store, train_list = make_store(tmp_path)
+    run(tmp_path, store, train_list, spec(steps=4), tag="a")
+    summary, _ = run(tmp_path, store, train_list, spec(steps=4, lr=0.01), tag="a")
+    assert summary["resumed_from_step"] == 0
+
+
+def test_nan_loss_stops_with_a_clear_error_and_keeps_the_last_good_state(tmp_path, monkeypatch):
+    store, train_list = make_store(tmp_path)
+    calls = []
+    real = loop.augment
+
+    def poison_step_4(x, options, gen):
+        calls.append(1)
+        y = real(x, options, gen)
+        return y * float("nan") if len(calls) == 4 else y
+
+    monkeypatch.setattr(loop, "augment", poison_step_4)
+    with pytest.raises(TrainingDiverged, match=r"step 3 .*last good state \(step 2\).*train.lr"):
+        run(tmp_path, store, train_list, spec(steps=6))
+    state = torch.load(tmp_path / "a/work/state.pt", weights_only=True)
+    assert state["step"] == 2 and all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
+    assert not (tmp_path / "a/model.pt").exists()
+
+
+def test_fine_tuning_starts_from_the_init_model(tmp_path):
+    store, train_list = make_store(tmp_path)
+    run(tmp_path, store, train_list, spec(steps=3), tag="base")
+    summary, _ = run(tmp_path, store, train_list, spec(steps=1, lr=1e-9, momentum=0.0, weight_decay=0.0),
+                     tag="ft", init_model=tmp_path / "base/model.pt")
+    a, b = weights(tmp_path / "base/model.pt"), weights(tmp_path / "ft/model.pt")
+    assert all(torch.allclose(a[k].float(), b[k].float(), atol=1e-4) for k in a if "running" not in k
+               and "num_batches" not in k)
+    bad = spec(steps=1)
+    bad["backbone_args"]["embedding_size"] = 8
+    with pytest.raises(ValueError, match="train.init"):
+        run(tmp_path, store, train_list, bad, tag="bad", init_model=tmp_path / "base/model.pt")
+
+
+def test_store_of_another_template_is_refused(tmp_path):
+    store, train_list = make_store(tmp_path)
+    s = spec()
+    s["input"]["template"] = "sphereface96x112"
+    with pytest.raises(ValueError, match="input.template"):
+        run(tmp_path, store, train_list, s)

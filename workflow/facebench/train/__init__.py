@@ -1,0 +1,1 @@
+"""Training: the loop, its data (sampler, augmentation) and its resumable state."""

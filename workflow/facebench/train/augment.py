@@ -1,0 +1,74 @@
+"""Training-time augmentation of a batch of aligned faces, vectorised over the batch and seeded per step.
+
+Every random draw comes from the ``torch.Generator`` the loop passes in (seeded by (seed, step)), so a resumed run
+draws exactly what an uninterrupted one would. Input and output: float N x H x W x 3 in 0..255, RGB.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from facebench.models.inputs import resize
+
+# the options and their "off" values; config key train.augment takes any of them
+DEFAULTS = {"flip": True, "brightness": 0.0, "grayscale": 0.0, "rotation": 0.0, "degrade": None}
+_LUMA = torch.tensor([0.299, 0.587, 0.114])  # ITU-R BT.601, as PIL's convert("L")
+
+
+def augment(x: torch.Tensor, options: dict, gen: torch.Generator) -> torch.Tensor:
+    """Apply the configured augmentations in a fixed order: resolution, rotation, brightness, grayscale, flip."""
+    unknown = set(options) - set(DEFAULTS)
+    if unknown:
+        raise KeyError(f"config key train.augment: unknown option(s) {sorted(unknown)}; known: {sorted(DEFAULTS)}")
+    opts = {**DEFAULTS, **options}
+    n = x.shape[0]
+    x = x.float()
+
+    def draw():  # draws come from the CPU generator wherever the batch lives, so CPU and GPU runs draw alike
+        return torch.rand(n, generator=gen).to(x.device)
+
+    if opts["degrade"]:
+        x = degrade(x, int(opts["degrade"]["size"]), float(opts["degrade"].get("p", 0.5)), gen)
+    if opts["rotation"]:
+        angles = (draw() * 2 - 1) * float(opts["rotation"])
+        x = rotate(x, angles)
+    if opts["brightness"]:
+        b = float(opts["brightness"])
+        factor = 1 + (draw() * 2 - 1) * b
+        x = (x * factor.view(n, 1, 1, 1)).clamp(0, 255)
+    if opts["grayscale"]:
+        gray = draw() < float(opts["grayscale"])
+        luma = (x * _LUMA.to(x.device)).sum(-1, keepdim=True).expand_as(x)
+        x = torch.where(gray.view(n, 1, 1, 1), luma, x)
+    if opts["flip"]:
+        flip = draw() < 0.5
+        x = torch.where(flip.view(n, 1, 1, 1), x.flip(2), x)
+    return x
+
+
+def rotate(x: torch.Tensor, degrees: torch.Tensor) -> torch.Tensor:
+    """Rotate each face about its centre by its angle (bilinear, black outside), N x H x W x 3."""
+    theta = degrees * math.pi / 180
+    cos, sin = torch.cos(theta), torch.sin(theta)
+    zeros = torch.zeros_like(cos)
+    mat = torch.stack([torch.stack([cos, -sin, zeros], 1), torch.stack([sin, cos, zeros], 1)], 1)
+    img = x.permute(0, 3, 1, 2)
+    grid = F.affine_grid(mat, list(img.shape), align_corners=False)
+    return F.grid_sample(img, grid, mode="bilinear", padding_mode="zeros", align_corners=False).permute(0, 2, 3, 1)
+
+
+def degrade(x: torch.Tensor, size: int, p: float, gen: torch.Generator) -> torch.Tensor:
+    """With probability p per face, shrink the face to ``size`` px (longer side) and enlarge it back."""
+    n, h, w, _ = x.shape
+    pick = (torch.rand(n, generator=gen) < p).to(x.device)
+    if not pick.any():
+        return x
+    scale = size / max(h, w)
+    small = (max(1, round(h * scale)), max(1, round(w * scale)))
+    img = x[pick].permute(0, 3, 1, 2)
+    low = resize(resize(img, small), (h, w)).permute(0, 2, 3, 1)
+    out = x.clone()
+    out[pick] = low
+    return out

@@ -1,0 +1,303 @@
+"""The training loop: one model (backbone + loss, on one dataset's aligned faces) from its config to a model file.
+
+- Data: the aligned-face store (decode-free memory map), the training list ``path identity``, batches from
+  ``Sampler`` (PK batches for losses that need pairs), augmentation seeded by (seed, step).
+- Optimiser: SGD with momentum, linear warmup, then a step or cosine schedule; AMP on GPU.
+- Safety: the state is saved every ``checkpoint_every`` steps and on SIGTERM/SIGINT; a rerun resumes from it and, on
+  CPU, reaches the same weights as an uninterrupted run; a non-finite loss stops the run with a clear error and
+  leaves the last good state on disk.
+- Outputs: the model file (``models.checkpoint`` format, what the embed stage reads), a per-step TSV log
+  (step, epoch, loss, accuracy, lr, images/s and the loss's parts) and a summary JSON.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from facebench import losses
+from facebench.align import open_faces, read_index
+from facebench.io import atomic_path, read_json, read_tsv, write_json
+from facebench.models import build
+from facebench.models.checkpoint import load_model, save_model
+from facebench.models.inputs import to_model_input
+from facebench.train.augment import augment
+from facebench.train.checkpoint import load_state, save_state, spec_digest
+from facebench.train.sampler import Sampler
+
+LOG_COLUMNS = ["step", "epoch", "loss", "accuracy", "lr", "images_per_second"]
+
+# the training options and their defaults (config key models.<name>.train; the schema repeats them for users)
+DEFAULTS = {"loss_args": {}, "batch_size": 64, "epochs": 1, "steps": None, "lr": 0.1, "momentum": 0.9,
+            "weight_decay": 5e-4, "schedule": {"kind": "step", "milestones": [0.5, 0.75], "gamma": 0.1},
+            "warmup_steps": 0, "pk": None, "augment": {}, "checkpoint_every": 500, "amp": "auto", "init": None,
+            "seed": 0, "log_every": 1}
+
+
+class TrainingDiverged(RuntimeError):
+    """A non-finite loss: the run stops, the last good state stays on disk."""
+
+    exit_code = 3
+
+
+class Interrupted(RuntimeError):
+    """A signal stopped the run after its state was saved; rerunning resumes it."""
+
+    exit_code = 143
+
+
+@dataclass
+class TrainingSet:
+    faces: np.ndarray  # the store's faces (memory map)
+    rows: np.ndarray  # store row of each training face
+    labels: np.ndarray  # class index of each training face
+    identities: list[str]  # class index -> identity name
+    dropped_failed: int  # faces the align step could not read
+
+
+def load_training_set(store_dir, train_list) -> TrainingSet:
+    index = read_index(store_dir)
+    faces = open_faces(store_dir)
+    header, rows = read_tsv(train_list, expect=["path", "identity"])
+    row_of = {p: i for i, p in enumerate(index.paths)}
+    paths = [r[header.index("path")] for r in rows]
+    ids = [r[header.index("identity")] for r in rows]
+    missing = [p for p in paths if p not in row_of]
+    if missing:
+        raise KeyError(f"{train_list}: {len(missing)} training image(s) are not in the store {store_dir}, "
+                       f"e.g. {missing[0]}")
+    keep = [k for k, p in enumerate(paths) if index.status[row_of[p]] != "failed"]
+    identities = sorted({ids[k] for k in keep})
+    label_of = {name: i for i, name in enumerate(identities)}
+    return TrainingSet(faces, np.array([row_of[paths[k]] for k in keep], dtype=np.int64),
+                       np.array([label_of[ids[k]] for k in keep], dtype=np.int64), identities,
+                       len(paths) - len(keep))
+
+
+def lr_factor(step: int, total: int, schedule: dict, warmup: int) -> float:
+    """Multiplier of the base learning rate at ``step`` (0-based): linear warmup, then step or cosine decay.
+
+    Step milestones are fractions of the run (0.5 = half-way) or absolute step numbers (>= 1).
+    """
+    if warmup and step < warmup:
+        return (step + 1) / warmup
+    kind = schedule.get("kind", "step")
+    if kind == "cosine":
+        span = max(1, total - warmup)
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / span)))
+    if kind == "step":
+        marks = [m * total if m < 1 else m for m in schedule.get("milestones", [])]
+        return float(schedule.get("gamma", 0.1)) ** sum(step >= m for m in marks)
+    if kind == "constant":
+        return 1.0
+    raise ValueError(f"config key train.schedule.kind: {kind!r} is not one of step, cosine, constant")
+
+
+@contextlib.contextmanager
+def stop_on_signal():
+    """Turn SIGTERM/SIGINT into a flag the loop checks after each step (so the state is saved whole)."""
+    caught: list[int] = []
+    previous = {s: signal.signal(s, lambda signum, frame: caught.append(signum))
+                for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield caught
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def _amp_dtype(amp: str, device: torch.device):
+    if amp == "off" or (amp == "auto" and device.type != "cuda"):
+        return None
+    if amp in ("auto", "bf16"):
+        if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+            return torch.float16
+        return torch.bfloat16
+    if amp == "fp16":
+        return torch.float16
+    raise ValueError(f"config key train.amp: {amp!r} is not one of auto, off, bf16, fp16")
+
+
+class StepLog:
+    """The per-step TSV, appended as the run goes (flushed each row) and cut back to the saved step on resume."""
+
+    def __init__(self, path: Path, parts: list[str], resume_step: int):
+        self.path, self.columns = path, LOG_COLUMNS + parts
+        kept = []
+        if resume_step and path.exists():
+            header, rows = read_tsv(path)
+            if header == self.columns:
+                kept = [r for r in rows if int(r[0]) <= resume_step]
+        self.fh = open(path, "w", encoding="utf-8")
+        self.fh.write("\t".join(self.columns) + "\n")
+        for r in kept:
+            self.fh.write("\t".join(r) + "\n")
+        self.fh.flush()
+
+    def write(self, values: dict) -> None:
+        self.fh.write("\t".join(_fmt(values.get(c)) for c in self.columns) + "\n")
+        self.fh.flush()
+
+    def close(self):
+        self.fh.close()
+
+
+def _fmt(v) -> str:
+    if v is None:
+        return "nan"
+    return f"{v:.6g}" if isinstance(v, float) else str(v)
+
+
+def train_model(name: str, spec: dict, *, store_dir, train_list, model_out, log_out, summary_out, work_dir,
+                init_model=None, device: torch.device | None = None) -> dict:
+    """Train the model ``name`` of config (``spec`` = its config mapping, with ``train``) and write its outputs.
+
+    ``work_dir`` keeps the resumable state (``state.pt``) and the growing log; the declared outputs are written only
+    when the run completes.
+    """
+    from facebench.progress import bar
+
+    device = device or torch.device("cpu")
+    opts = {**DEFAULTS, **spec["train"]}
+    digest = spec_digest({"model": spec, "init": str(init_model) if init_model else None})
+    work_dir = Path(work_dir)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    data = load_training_set(store_dir, train_list)
+    store = read_json(Path(store_dir) / "summary.json")
+    if store["template"] != spec["input"]["template"]:
+        raise ValueError(f"models.{name}.input.template: {spec['input']['template']!r}, but the store {store_dir} "
+                         f"holds {store['template']!r} faces")
+
+    torch.manual_seed(int(opts["seed"]))  # initial weights: the same seed gives the same network
+    model = build(spec["backbone"], **spec.get("backbone_args", {}))
+    loss_name = opts["loss"]
+    head = losses.build(loss_name, model.embedding_size, len(data.identities), **opts["loss_args"])
+    if init_model:
+        source, _ = load_model(init_model)
+        try:
+            model.load_state_dict(source.state_dict(), strict=True)
+        except RuntimeError as err:
+            raise ValueError(f"models.{name}.train.init: {init_model} does not fit backbone "
+                             f"{spec['backbone']} {spec.get('backbone_args', {})}: {str(err).splitlines()[0]}") from None
+    model.to(device).train()
+    head.to(device).train()
+
+    lr = float(opts["lr"])
+    groups = [{"params": list(model.parameters()), "lr": lr}] + head.param_groups(lr)
+    for g in groups:
+        g["base_lr"] = g["lr"]
+    optimizer = torch.optim.SGD(groups, lr=lr, momentum=float(opts["momentum"]),
+                                weight_decay=float(opts["weight_decay"]))
+    amp_dtype = _amp_dtype(opts["amp"], device)
+    scaler = torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 else None
+
+    pk = tuple(opts["pk"]) if opts["pk"] else ((max(2, opts["batch_size"] // 4), 4) if head.needs_pairs else None)
+    sampler = Sampler(data.labels, int(opts["batch_size"]), int(opts["seed"]), pk=pk)
+    total = int(opts["steps"]) if opts["steps"] else int(opts["epochs"]) * sampler.steps_per_epoch
+    if total < 1:
+        raise ValueError(f"models.{name}.train: zero steps (epochs x {sampler.steps_per_epoch} steps per epoch)")
+
+    state_path = work_dir / "state.pt"
+    state = load_state(state_path, digest)
+    start = 0
+    if state is not None:
+        model.load_state_dict(state["model"])
+        head.load_state_dict(state["head"])
+        optimizer.load_state_dict(state["optimizer"])
+        if scaler is not None and state["scaler"]:
+            scaler.load_state_dict(state["scaler"])
+        start = int(state["step"])
+    resumed_from = start
+
+    def save(step):
+        save_state(state_path, digest=digest, step=step, model=model, head=head, optimizer=optimizer, scaler=scaler)
+
+    log = None
+    epoch_cache: dict[int, list[np.ndarray]] = {}
+    seconds, images = 0.0, 0
+    last = {}
+    with stop_on_signal() as caught, bar(total * sampler.batch_size, f"train {name}",
+                                          initial=start * sampler.batch_size) as pbar:
+        for step in range(start, total):
+            t0 = time.perf_counter()
+            epoch, within = divmod(step, sampler.steps_per_epoch)
+            if epoch not in epoch_cache:
+                epoch_cache = {epoch: sampler.batches(epoch)}
+            idx = epoch_cache[epoch][within]
+            x = torch.from_numpy(data.faces[data.rows[idx]]).to(device, non_blocking=True)
+            y = torch.from_numpy(data.labels[idx]).to(device)
+            gen = torch.Generator().manual_seed(int(opts["seed"]) * 1_000_003 + step)
+            x = to_model_input(augment(x, opts["augment"], gen), spec["input"])
+            factor = lr_factor(step, total, opts["schedule"], int(opts["warmup_steps"]))
+            for g in optimizer.param_groups:
+                g["lr"] = g["base_lr"] * factor
+            with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+                emb = model(x)
+            out = head(emb.float(), y)
+            if not torch.isfinite(out.loss):
+                raise TrainingDiverged(
+                    f"models.{name}: the loss is {out.loss.item()} at step {step} (epoch {epoch}); the last good "
+                    f"state (step {_saved_step(state_path, digest)}) is kept in {state_path}. Lower "
+                    f"models.{name}.train.lr or add warmup_steps.")
+            optimizer.zero_grad(set_to_none=True)
+            if scaler is not None:
+                scaler.scale(out.loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                out.loss.backward()
+                optimizer.step()
+            dt = time.perf_counter() - t0
+            seconds += dt
+            images += len(idx)
+            acc = None
+            if out.logits is not None:
+                acc = float((out.logits.argmax(1) == y).float().mean())
+            last = {"step": step + 1, "epoch": epoch, "loss": float(out.loss.detach()), "accuracy": acc,
+                    "lr": optimizer.param_groups[0]["lr"], "images_per_second": len(idx) / dt if dt > 0 else None,
+                    **{k: float(v) for k, v in out.parts.items()}}
+            if log is None:
+                log = StepLog(work_dir / "log.tsv", sorted(out.parts), resumed_from)
+            if (step + 1) % int(opts["log_every"]) == 0 or step + 1 == total:
+                log.write(last)
+            pbar.update(len(idx))
+            pbar.set_postfix(loss=f"{last['loss']:.3f}", acc="-" if acc is None else f"{acc:.3f}", refresh=False)
+            if caught:
+                save(step + 1)
+                log.close()
+                raise Interrupted(f"models.{name}: stopped by signal {caught[0]} after step {step + 1}; the state "
+                                  f"is saved in {state_path}, rerun to resume")
+            if (step + 1) % int(opts["checkpoint_every"]) == 0 and step + 1 < total:
+                save(step + 1)
+    if log is not None:
+        log.close()
+    save(total)
+
+    model.eval()
+    meta = {"loss": loss_name, "loss_args": opts["loss_args"], "train_dataset_images": int(len(data.rows)),
+            "identities": len(data.identities), "steps": total, "spec_digest": digest}
+    save_model(model_out, model.cpu(), backbone=spec["backbone"], backbone_args=spec.get("backbone_args", {}),
+               input_spec=spec["input"], meta=meta)
+    with atomic_path(log_out, suffix=".tsv") as tmp:
+        tmp.write_bytes((work_dir / "log.tsv").read_bytes())
+    summary = {"model": name, "backbone": spec["backbone"], "loss": loss_name, "device": str(device),
+               "amp": str(amp_dtype).replace("torch.", "") if amp_dtype else "off", "steps": total,
+               "steps_per_epoch": sampler.steps_per_epoch, "batch_size": sampler.batch_size,
+               "pk": list(pk) if pk else None, "faces": int(len(data.rows)), "identities": len(data.identities),
+               "dropped_failed_faces": data.dropped_failed, "resumed_from_step": resumed_from,
+               "seconds_this_run": round(seconds, 2),
+               "images_per_second": round(images / seconds, 2) if seconds > 0 else None,
+               "final": {k: last.get(k) for k in ("loss", "accuracy")}, "spec_digest": digest}
+    write_json(summary_out, summary)
+    return summary
+
+
+def _saved_step(path: Path, digest: str):
+    state = load_state(path, digest)
+    return "none" if state is None else state["step"]

@@ -1,0 +1,35 @@
+# Training: one job per trained model of config (its backbone, loss, training dataset and alignment).
+# The resumable state lives in results/train/<model>/work (not an output, so a failed or killed job keeps it).
+
+
+rule train:
+    wildcard_constraints:
+        model=one_of(TRAINED),
+    input:
+        faces=lambda w: f"{train_store(w)}/faces.npy",
+        train_list=lambda w: f"{RESULTS}/protocols/{config['models'][w.model]['train']['dataset']}/train.tsv",
+        init=train_init,
+    output:
+        model=f"{RESULTS}/models/{{model}}/model.pt",
+        log=f"{RESULTS}/train/{{model}}/log.tsv",
+        summary=f"{RESULTS}/train/{{model}}/summary.json",
+    params:
+        spec=lambda w: as_json(model_spec(w)),
+        store=train_store,
+        init=lambda w, input: f"--init {input.init}" if input.init else "",
+        work=lambda w: f"{RESULTS}/train/{w.model}/work",
+        device=lambda w: model_spec(w)["train"]["device"],
+    threads: lambda w: config["models"][w.model]["train"]["threads"]
+    resources:
+        gpu=lambda w: 0 if config["models"][w.model]["train"]["device"] == "cpu" else 1,
+    log:
+        f"{RESULTS}/logs/train/{{model}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/train/{{model}}.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    shell:
+        "{FACEBENCH} train {wildcards.model} --spec {params.spec} --store {params.store} "
+        "--train-list {input.train_list} {params.init} --out {output.model} --log {output.log} "
+        "--summary {output.summary} --work {params.work} --device {params.device} --threads {threads} "
+        "2>&1 | tee {log}"
