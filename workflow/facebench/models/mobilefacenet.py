@@ -52,7 +52,7 @@ class MobileFaceNet(nn.Module):
     def __init__(self, embedding_size: int = 128, input_size: tuple[int, int] = (112, 112)):
         super().__init__()
         if tuple(input_size) != (112, 112):
-            raise ValueError(f"mobilefacenet takes 112x112 input (its 7x7 GDC needs it), got {tuple(input_size)}")
+            raise ValueError(f"mobilefacenet: input_size must be (112, 112) (its 7x7 GDC needs it), got {tuple(input_size)}")
         self.conv1 = ConvBlock(3, 64, 3, 2, 1)
         self.conv2_dw = ConvBlock(64, 64, 3, 1, 1, groups=64)
         self.conv_23 = Bottleneck(64, 64, 128, stride=2)
@@ -69,6 +69,11 @@ class MobileFaceNet(nn.Module):
         self.features = nn.Conv2d(512, embedding_size, 1, bias=False)
         self.last_bn = nn.BatchNorm2d(embedding_size)
         self.embedding_size = embedding_size
+
+    @property
+    def stem_conv(self) -> nn.Conv2d:
+        """The first convolution (the one that sees the image), for the first-layer kernels figure."""
+        return self.conv1.conv
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.conv2_dw(self.conv1(x))
