@@ -225,6 +225,15 @@ def cmd_train(a):
     print(json.dumps(summary))
 
 
+def cmd_tsne(a):
+    from facebench import runtime
+    from facebench.analysis.tsne import tsne_identities
+
+    runtime.set_threads(a.threads)
+    meta = tsne_identities(a.model, a.store, a.train_list, a.out, n_identities=a.identities, seed=a.seed)
+    print(json.dumps(meta))
+
+
 # ---------------------------------------------------------------- evaluation
 def cmd_score_pairs(a):
     from facebench.data.protocols import read_pairs_tsv
@@ -310,7 +319,7 @@ def cmd_report(a):
     from facebench.report.build import build_report
 
     build_report(a.metrics, published=a.published, template=a.template, spec=a.spec, out=a.out,
-                 manifest_out=a.manifest, studies=a.studies)
+                 manifest_out=a.manifest, studies=a.studies, training=a.training, tsne=a.tsne)
     print(f"report written to {a.out}")
 
 
@@ -418,6 +427,15 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--threads", type=int)
     sp.add_argument("--device", default="auto")
 
+    sp = add("tsne", cmd_tsne, "t-SNE of a few training identities' embeddings by one model")
+    sp.add_argument("--model", required=True)
+    sp.add_argument("--store", required=True, help="the aligned-face store the model trained on")
+    sp.add_argument("--train-list", required=True)
+    sp.add_argument("--identities", type=int, default=10)
+    sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--threads", type=int)
+    sp.add_argument("--out", required=True)
+
     sp = add("embed", cmd_embed, "features (and flipped features) for every face of a store")
     sp.add_argument("--model", required=True)
     sp.add_argument("--store", required=True)
@@ -454,6 +472,8 @@ def parser() -> argparse.ArgumentParser:
     sp = add("report", cmd_report, "render report/index.html from the metrics files")
     sp.add_argument("metrics", nargs="*", help="metrics JSON files written by eval-pairs and rank")
     sp.add_argument("--studies", nargs="*", default=[], help="landmark-agreement JSON files (with their figures)")
+    sp.add_argument("--training", nargs="*", default=[], help="training summary JSON files (log.tsv beside each)")
+    sp.add_argument("--tsne", nargs="*", default=[], help="t-SNE files of trained models")
     sp.add_argument("--published", required=True, help="the published values (YAML)")
     sp.add_argument("--template", required=True, help="the jinja2 template")
     sp.add_argument("--spec", type=_json_arg, required=True, help="title and profile, as JSON")

@@ -5,6 +5,8 @@ rule report:
     input:
         metrics=metrics_files(),
         studies=landmark_studies(),
+        training=expand(f"{RESULTS}/train/{{model}}/summary.json", model=TRAINED),
+        tsne=expand(f"{RESULTS}/analysis/tsne/{{model}}.npz", model=TRAINED),
         published=PUBLISHED,
         template=REPORT_TEMPLATE,
     output:
@@ -17,5 +19,6 @@ rule report:
     conda:
         "../../envs/report.yaml"
     shell:
-        "{FACEBENCH} report {input.metrics} --studies {input.studies} --published {input.published} --template {input.template} "
+        "{FACEBENCH} report {input.metrics} --studies {input.studies} --training {input.training} --tsne {input.tsne} "
+        "--published {input.published} --template {input.template} "
         "--spec {params.spec} --out {output.html} --manifest {output.manifest} 2>&1 | tee {log}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import json
 from collections import defaultdict
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import numpy as np
 import yaml
 
 from facebench.detect.agreement import POINTS
-from facebench.io import load_npz, read_json, sha256_file, write_json, write_text
+from facebench.io import load_npz, read_json, read_tsv, sha256_file, write_json, write_text
 from facebench.report import figures, provenance
 
 SEED = ("plain", "grid")  # the seed's feature choice and threshold search
@@ -21,9 +22,13 @@ SEED = ("plain", "grid")  # the seed's feature choice and threshold search
 def _protocol_label(m: dict, profile: str) -> str:
     ps = m.get("protocol_summary") or {}
     subset = ps.get("subset")
-    label = f"{m.get('provenance', {}).get('config', {}).get('protocol', '?')}: {m['n_pairs']} pairs"
+    config = m.get("provenance", {}).get("config", {})
+    label = f"{config.get('protocol', '?')}: {m['n_pairs']} pairs"
     if subset:
         label += f" (subset {subset})"
+    train = config.get("model_spec", {}).get("train")
+    if train:  # a model this workflow trained: say on what, so no mini-profile row passes for a paper's protocol
+        label += f"; trained here on {train['dataset']} ({train['alignment']} alignment)"
     return f"{profile} — {label}"
 
 
@@ -96,8 +101,11 @@ def _seed_tables(published: dict, verif: dict, profile: str) -> list[dict]:
         rows = []
         for r in t["rows"]:
             o = r["ours"]
-            m = verif.get((o["model"], o["dataset"], o["alignment"], o["protocol"], o.get("features", "plain"),
-                           o.get("search", "grid")))
+            # `protocol` may list several (e.g. view2, then the mini profile's devtest): the first one run is shown
+            protocols = o["protocol"] if isinstance(o["protocol"], list) else [o["protocol"]]
+            found = (verif.get((o["model"], o["dataset"], o["alignment"], p, o.get("features", "plain"),
+                                o.get("search", "grid"))) for p in protocols)
+            m = next((x for x in found if x is not None), None)
             cells = []
             for metric in t["metrics"]:
                 pub = r["published"].get(metric)
@@ -157,8 +165,35 @@ def _landmark_studies(paths: list[str]) -> list[dict]:
     return studies
 
 
+def _training(summaries: list[str], tsne: list[str]) -> dict | None:
+    """The trained models: a table row each, their smoothed curves, and their t-SNE panels side by side."""
+    if not summaries:
+        return None
+    runs, curves = [], []
+    for p in summaries:
+        s = read_json(p)
+        log = Path(p).with_name("log.tsv")
+        _, rows = read_tsv(log)
+        cols = np.array([[float(v) for v in r[:4]] for r in rows]).reshape(-1, 4)
+        curves.append({"label": s["label"], "step": cols[:, 0], "loss": cols[:, 2], "accuracy": cols[:, 3]})
+        s["_path"], s["_log"], s["_log_sha256"] = str(p), str(log), sha256_file(log)
+        s["train"] = s["spec"]["train"]
+        runs.append(s)
+    panels, tsne_files = [], {}
+    for p in tsne:
+        t = load_npz(p)
+        meta = json.loads(str(t["meta"]))
+        label = next((r["label"] for r in runs if Path(r["_path"]).parent.name == Path(p).stem), Path(p).stem)
+        panels.append({"title": label, "points": t["points"], "identity": t["identity"]})
+        tsne_files[str(p)] = {"sha256": sha256_file(p), **meta}
+    return {"runs": runs, "curves_png": base64.b64encode(figures.training_curves_figure(curves)).decode("ascii"),
+            "tsne_png": base64.b64encode(figures.tsne_figure(panels)).decode("ascii") if panels else None,
+            "tsne_files": tsne_files}
+
+
 def build_report(metrics_paths: list[str], *, published: str, template: str, spec: dict, out: str,
-                 manifest_out: str | None = None, studies: list[str] = ()) -> None:
+                 manifest_out: str | None = None, studies: list[str] = (), training: list[str] = (),
+                 tsne: list[str] = ()) -> None:
     verif, ranks = _collect(metrics_paths)
     pub = yaml.safe_load(Path(published).read_text(encoding="utf-8"))
     profile = spec.get("profile", "custom")
@@ -176,6 +211,7 @@ def build_report(metrics_paths: list[str], *, published: str, template: str, spe
         "seed_tables": _seed_tables(pub, verif, profile),
         "roc_png": _roc_png(verif),
         "landmark_studies": _landmark_studies(list(studies)),
+        "training": _training(list(training), list(tsne)),
         "fars": sorted({far for m in verif.values() for far in m["tar_at_far"]}, key=float),
     }
     html = env.get_template(Path(template).name).render(**context)
@@ -185,6 +221,11 @@ def build_report(metrics_paths: list[str], *, published: str, template: str, spe
         for p in metrics_paths:
             inputs["metrics"][str(p)] = sha256_file(p)
         inputs["published"][str(published)] = sha256_file(published)
+        for r in (context["training"] or {}).get("runs", []):
+            inputs["training"][r["_path"]] = sha256_file(r["_path"])
+            inputs["training"][r["_log"]] = r["_log_sha256"]
+        for path, t in (context["training"] or {}).get("tsne_files", {}).items():
+            inputs["tsne"][path] = t["sha256"]
         for st in context["landmark_studies"]:
             inputs["studies"][st["_path"]] = sha256_file(st["_path"])
             inputs["figures"][st["figure"]] = st["figure_sha256"]

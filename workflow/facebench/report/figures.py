@@ -52,3 +52,53 @@ def landmark_figure(panels: list[dict]) -> bytes:
         ax.axis("off")
     axes[0][0].legend(loc="lower left", fontsize=7, framealpha=0.8)
     return png(fig)
+
+
+def smooth(values: np.ndarray, weight: float = 0.6) -> np.ndarray:
+    """Exponential moving average, as TensorBoard's smoothing slider (the seed's curves use 0.6); NaNs skipped."""
+    out, last = np.empty(len(values)), None
+    for i, v in enumerate(values):
+        if np.isfinite(v):
+            last = v if last is None else weight * last + (1 - weight) * v
+        out[i] = np.nan if last is None else last
+    return out
+
+
+def training_curves_figure(runs: list[dict], weight: float = 0.6) -> bytes:
+    """Training loss (top) and accuracy (bottom) against step, smoothed; each run: label, step, loss, accuracy."""
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(7.2, 6.4), sharex=True)
+    for r in runs:
+        step = np.asarray(r["step"], dtype=float)
+        top.plot(step, smooth(np.asarray(r["loss"], dtype=float), weight), label=r["label"], lw=1.4)
+        acc = np.asarray(r["accuracy"], dtype=float)
+        if np.isfinite(acc).any():
+            bottom.plot(step, smooth(acc, weight), label=r["label"], lw=1.4)
+    top.set_ylabel("training loss")
+    bottom.set_ylabel("training accuracy (batch)")
+    bottom.set_xlabel("step")
+    for ax in (top, bottom):
+        ax.grid(True, alpha=0.3)
+    top.legend(fontsize=7, loc="upper right")
+    top.set_title(f"smoothed with weight {weight}", fontsize=8)
+    return png(fig)
+
+
+def tsne_figure(panels: list[dict], columns: int = 4) -> bytes:
+    """One scatter per model: each panel has title, points (n x 2) and identity (n,) — the same people in every panel."""
+    rows = -(-len(panels) // columns)
+    cols = min(columns, len(panels))
+    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 3.3 * rows), squeeze=False)
+    names = sorted({str(i) for p in panels for i in p["identity"]})
+    colours = plt.get_cmap("tab10" if len(names) <= 10 else "tab20")
+    for ax in axes.flat[len(panels):]:
+        ax.axis("off")
+    for ax, p in zip(axes.flat, panels):
+        pts, ids = np.asarray(p["points"]), np.asarray(p["identity"]).astype(str)
+        for k, name in enumerate(names):
+            sel = ids == name
+            ax.scatter(pts[sel, 0], pts[sel, 1], s=9, color=colours(k % colours.N), label=name)
+        ax.set_title(p["title"], fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    axes.flat[0].legend(fontsize=6, loc="best", markerscale=1.5, framealpha=0.8)
+    return png(fig)

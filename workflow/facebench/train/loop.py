@@ -286,7 +286,8 @@ def train_model(name: str, spec: dict, *, store_dir, train_list, model_out, log_
                input_spec=spec["input"], meta=meta)
     with atomic_path(log_out, suffix=".tsv") as tmp:
         tmp.write_bytes((work_dir / "log.tsv").read_bytes())
-    summary = {"model": name, "backbone": spec["backbone"], "loss": loss_name, "device": str(device),
+    summary = {"model": name, "label": spec.get("label") or name, "spec": spec, "backbone": spec["backbone"],
+               "loss": loss_name, "device": str(device),
                "amp": str(amp_dtype).replace("torch.", "") if amp_dtype else "off", "steps": total,
                "steps_per_epoch": sampler.steps_per_epoch, "batch_size": sampler.batch_size,
                "pk": list(pk) if pk else None, "faces": int(len(data.rows)), "identities": len(data.identities),

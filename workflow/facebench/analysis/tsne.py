@@ -1,0 +1,55 @@
+"""t-SNE of the embeddings of a few training identities, the same identities for every model of a dataset.
+
+As the seed report does (10 CASIA identities, four models side by side): the identities are drawn with the config
+seed from the training list alone, so every model trained on that list shows the same people.
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import torch
+
+from facebench.io import save_npz
+from facebench.models.checkpoint import load_model
+from facebench.models.inputs import to_model_input
+from facebench.train.loop import load_training_set
+
+
+def pick_identities(labels: np.ndarray, n: int, min_images: int, seed: int) -> np.ndarray:
+    """``n`` class indices drawn with ``seed`` among those with >= ``min_images`` faces (the best-filled if too few)."""
+    counts = np.bincount(labels)
+    eligible = np.flatnonzero(counts >= min_images)
+    if len(eligible) < n:
+        eligible = np.argsort(-counts, kind="stable")[:n]
+    return np.sort(np.random.default_rng(seed).choice(eligible, size=min(n, len(eligible)), replace=False))
+
+
+@torch.inference_mode()
+def embed_faces(model, spec: dict, faces: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    out = []
+    for lo in range(0, len(faces), batch_size):
+        x = to_model_input(torch.from_numpy(np.ascontiguousarray(faces[lo:lo + batch_size])), spec)
+        out.append(model(x).float().numpy())
+    f = np.concatenate(out)
+    return f / np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-12)
+
+
+def tsne_identities(model_path, store_dir, train_list, out, *, n_identities: int = 10, max_per_identity: int = 40,
+                    min_images: int = 5, seed: int = 0) -> dict:
+    from sklearn.manifold import TSNE
+
+    data = load_training_set(store_dir, train_list)
+    chosen = pick_identities(data.labels, n_identities, min_images, seed)
+    rng = np.random.default_rng(seed)
+    idx = np.concatenate([np.sort(rng.permutation(np.flatnonzero(data.labels == c))[:max_per_identity])
+                          for c in chosen])
+    model, info = load_model(model_path)
+    feats = embed_faces(model, info["input"], data.faces[data.rows[idx]])
+    perplexity = float(min(30.0, (len(idx) - 1) / 3))  # sklearn needs perplexity < n; 30 is its default
+    points = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(feats)
+    names = np.array([data.identities[c] for c in data.labels[idx]])
+    meta = {"model": str(model_path), "identities": [data.identities[c] for c in chosen], "faces": int(len(idx)),
+            "perplexity": perplexity, "seed": seed, "metric": "euclidean on L2-normalised embeddings"}
+    save_npz(out, points=points.astype(np.float32), identity=names, meta=np.array(json.dumps(meta)))
+    return meta
