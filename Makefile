@@ -26,6 +26,8 @@ test: $(BIN)/.installed
 bench: $(BIN)/.installed
 	python bench/eval_pairs_speed.py
 	python bench/embed_throughput.py
+	python bench/mtcnn_throughput.py
+	python bench/train_throughput.py
 
 clean-results:
 	rm -rf results report/index.html report/manifest.json .snakemake

@@ -60,6 +60,25 @@ def test_defaults_are_filled(smoke):
                                                                      r"equal to the minimum"),
     (lambda c: c["datasets"]["lfw"]["verification"]["view2"].update(pairs="pairsX"), r"view2.pairs: 'pairsX' is "
                                                                                       r"not a key"),
+    (lambda c: c["models"]["softmax"]["train"].update(loss="hingeface"), r"config key models.softmax.train.loss: "
+                                                                           r"unknown loss 'hingeface'; registered: "),
+    (lambda c: c["models"]["softmax"]["train"].update(lr=-0.1), r"config key models.softmax.train.lr: -0.1 is less "
+                                                                r"than or equal to the minimum of 0"),
+    (lambda c: c["models"]["arcface"]["train"].update(loss_args={"margin": 0.5}), r"models.arcface.train.loss_args: "
+                                                                                  r"loss 'arcface' has no option "
+                                                                                  r"'margin'"),
+    (lambda c: c["models"]["softmax"]["train"].update(dataset="casia"), r"models.softmax.train.dataset: 'casia' is "
+                                                                        r"not a key of datasets"),
+    (lambda c: c["datasets"]["lfw"].pop("training"), r"models.softmax.train.dataset: datasets.lfw has no training "
+                                                      r"list"),
+    (lambda c: c["models"]["softmax"]["train"].update(init="softmax"), r"models.softmax.train.init: 'softmax' is not "
+                                                                       r"another key of models"),
+    (lambda c: c["models"]["softmax"]["train"].update(schedule={"kind": "linear"}), r"models.softmax.train.schedule"
+                                                                                    r".kind: 'linear' is not one of"),
+    (lambda c: c["models"]["softmax"].update(backbone_args={"input_size": [64, 64]}), r"models.softmax.backbone_args"
+                                                                                      r".input_size: \[64, 64\] "
+                                                                                      r"disagrees"),
+    (lambda c: c["models"]["softmax"].update(weights={"path": "x.pth"}), r"models.softmax: .*valid under each of"),
 ])
 def test_bad_config_names_the_key(smoke, edit, match):
     cfg = copy.deepcopy(smoke)

@@ -49,7 +49,8 @@ def test_the_dag_runs_to_a_report(smoke_run):
     assert "Table 1 of the SphereFace course report" in html
     assert html.count('<tr>\n      <td class="text">') >= 6  # seed-table rows, run or not
     manifest = json.loads((work / "report/manifest.json").read_text())
-    assert manifest["profile"] == "smoke" and len(manifest["inputs"]["metrics"]) == 18  # 3 alignments x 6
+    # the pretrained model: 3 alignments x 6 files; the 10 trained models: 1 alignment x 6 files
+    assert manifest["profile"] == "smoke" and len(manifest["inputs"]["metrics"]) == 18 + 10 * 6
     assert "Landmarks: MTCNN against the provided points" in html
     assert len(manifest["inputs"]["figures"]) == 1
 
@@ -67,6 +68,30 @@ def test_real_numbers_are_sane(smoke_run):
     assert mtcnn["accuracy"] > center["accuracy"] + 0.02  # MTCNN alignment lands near the provided one
     study = json.loads((work / "results/landmarks/lfw/mtcnn-vs-provided.json").read_text())
     assert study["distance"]["mean"] < 5.0 and study["counts"]["compared"] >= study["images"] - 2
+
+
+def test_every_registered_loss_trains_and_is_evaluated(smoke_run):
+    from facebench import losses
+    from facebench.io import read_tsv
+
+    work, cfg = smoke_run
+    models = yaml.safe_load(cfg.read_text())["models"]
+    trained = {spec["train"]["loss"]: name for name, spec in models.items() if "train" in spec}
+    assert set(trained) == set(losses.names())
+    for loss, name in trained.items():
+        summary = json.loads((work / f"results/train/{name}/summary.json").read_text())
+        assert summary["loss"] == loss and summary["steps"] == 4 and summary["identities"] == 16
+        header, rows = read_tsv(work / f"results/train/{name}/log.tsv")
+        assert [int(r[0]) for r in rows] == [1, 2, 3, 4]
+        assert all(float(r[header.index("loss")]) == float(r[header.index("loss")]) for r in rows)  # no NaN
+        m = json.loads((work / f"results/metrics/{name}/lfw/provided/view2-plain-grid.json").read_text())
+        assert m["n_pairs"] == 600 and 0.3 < m["accuracy"] <= 1.0
+        assert m["provenance"]["config"]["model_spec"]["train"]["loss"] == loss
+    html = (work / "report/index.html").read_text()
+    assert "Training: every trained model" in html and html.count("data:image/png;base64,") >= 4
+    assert "trained here on lfw (provided alignment)" in html  # trained rows say what they were trained on
+    manifest = json.loads((work / "report/manifest.json").read_text())
+    assert len(manifest["inputs"]["training"]) == 2 * len(trained) and len(manifest["inputs"]["tsne"]) == len(trained)
 
 
 def test_a_rerun_has_nothing_to_do(smoke_run):

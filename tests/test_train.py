@@ -43,8 +43,8 @@ def make_store(tmp_path, n_ids=N_IDS, per_id=PER_ID):
 
 
 def spec(loss="softmax", **train):
-    return {"backbone": "irse8", "backbone_args": {"embedding_size": 16, "input_size": [SIZE, SIZE]},
-            "input": {"template": "arcface112", "channels": "rgb", "mean": [0.5] * 3, "std": [0.5] * 3},
+    return {"backbone": "irse8", "backbone_args": {"embedding_size": 16},
+            "input": {"template": "arcface112", "size": [SIZE, SIZE], "mean": [0.5] * 3, "std": [0.5] * 3},
             "train": {"dataset": "toy", "alignment": "provided", "loss": loss, "batch_size": 8, "steps": 6,
                       "lr": 0.05, "checkpoint_every": 2, **train}}
 
@@ -208,6 +208,16 @@ def test_fine_tuning_starts_from_the_init_model(tmp_path):
     bad["backbone_args"]["embedding_size"] = 8
     with pytest.raises(ValueError, match="train.init"):
         run(tmp_path, store, train_list, bad, tag="bad", init_model=tmp_path / "base/model.pt")
+
+
+def test_input_size_is_said_once_and_a_disagreeing_backbone_size_is_refused(tmp_path):
+    store, train_list = make_store(tmp_path)
+    summary, out = run(tmp_path, store, train_list, spec(steps=1))
+    assert load_model(out / "model.pt")[1]["backbone_args"]["input_size"] == [SIZE, SIZE]
+    s = spec(steps=1)
+    s["backbone_args"]["input_size"] = [64, 64]
+    with pytest.raises(ValueError, match=r"models.toy.backbone_args.input_size: \[64, 64\] disagrees"):
+        run(tmp_path, store, train_list, s, tag="b")
 
 
 def test_store_of_another_template_is_refused(tmp_path):

@@ -190,13 +190,15 @@ def cmd_import_weights(a):
     from facebench.models import build
     from facebench.models.checkpoint import save_model
     from facebench.models.convert import import_checkpoint
+    from facebench.models.inputs import backbone_args
 
     spec = a.spec
     raw = Path(a.out).with_suffix(".source.pth")
     fetch(spec["weights"], raw, key=f"models.{a.name}.weights")
-    model = build(spec["backbone"], **spec.get("backbone_args", {}))
+    bargs = backbone_args(spec, f"models.{a.name}")
+    model = build(spec["backbone"], **bargs)
     report = import_checkpoint(raw, model, spec["weights"].get("key_prefix", ""), spec["weights"].get("rename"))
-    save_model(a.out, model, backbone=spec["backbone"], backbone_args=spec.get("backbone_args", {}),
+    save_model(a.out, model, backbone=spec["backbone"], backbone_args=bargs,
                input_spec=spec["input"], meta={"origin": spec["weights"].get("url") or spec["weights"].get("path"),
                                                "source_sha256": spec["weights"].get("sha256"), **report})
     raw.unlink()
@@ -209,7 +211,8 @@ def cmd_embed(a):
 
     runtime.keep_freed_memory()
     runtime.set_threads(a.threads)
-    meta = embed_store(a.model, a.store, a.out, batch_size=a.batch_size, device=runtime.pick_device(a.device))
+    meta = embed_store(a.model, a.store, a.out, batch_size=a.batch_size, device=runtime.pick_device(a.device),
+                       images=_lines(a.images) if a.images else None)
     print(json.dumps(meta))
 
 
@@ -443,6 +446,7 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--batch-size", type=int, default=16)
     sp.add_argument("--threads", type=int)
     sp.add_argument("--device", default="auto")
+    sp.add_argument("--images", help="embed only these images of the store (one path per line)")
 
     sp = add("score-pairs", cmd_score_pairs, "cosine score for every pair of a protocol")
     sp.add_argument("--embeddings", required=True)

@@ -63,6 +63,7 @@ def check_references(config: dict) -> None:
     """Names that point elsewhere in the config, and names the code registers."""
     from facebench.align import TEMPLATES
     from facebench.models import names as backbone_names
+    from facebench.models.inputs import backbone_args
 
     problems = []
     datasets, models, alignments = config["datasets"], config["models"], config["alignments"]
@@ -74,6 +75,11 @@ def check_references(config: dict) -> None:
             problems.append(f"config key models.{name}.input.template: unknown template")
         if "train" in model:
             problems += _train_problems(name, model, config)
+        if model["input"]["template"] in TEMPLATES:
+            try:
+                backbone_args(model, f"models.{name}")
+            except ValueError as err:
+                problems.append(f"config key {err}")
     for name, spec in alignments.items():
         if spec["method"] == "landmarks" and "landmarks" not in spec:
             problems.append(f"config key alignments.{name}.landmarks: method 'landmarks' needs a landmark source")

@@ -7,6 +7,7 @@ scoring time, so one embedding pass serves every evaluation variant.
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -16,18 +17,14 @@ import torch
 from facebench.align import open_faces, read_index
 from facebench.io import read_json, save_npz
 from facebench.models.checkpoint import load_model
+from facebench.models.inputs import to_model_input
 
 EMBEDDINGS_VERSION = 1
 
 
 def preprocess(batch: np.ndarray, input_spec: dict) -> torch.Tensor:
-    """uint8 N x H x W x 3 RGB -> float N x 3 x H x W, in the model's channel order and normalisation."""
-    x = torch.from_numpy(np.array(batch, dtype=np.uint8, copy=True)).permute(0, 3, 1, 2).float()
-    if input_spec.get("channels", "rgb") == "bgr":
-        x = x.flip(1)
-    mean = torch.tensor(input_spec.get("mean", [0.5, 0.5, 0.5])).view(1, 3, 1, 1)
-    std = torch.tensor(input_spec.get("std", [0.5, 0.5, 0.5])).view(1, 3, 1, 1)
-    return (x / 255.0 - mean) / std
+    """uint8 N x H x W x 3 RGB -> float N x 3 x h x w, in the model's channel order, size and normalisation."""
+    return to_model_input(torch.from_numpy(np.array(batch, dtype=np.uint8, copy=True)), input_spec)
 
 
 def inference_module(model: torch.nn.Module, device: torch.device, example: torch.Tensor):
@@ -41,11 +38,16 @@ def inference_module(model: torch.nn.Module, device: torch.device, example: torc
     if device.type != "cpu":
         return model
     with torch.inference_mode():
-        return torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.trace(model, example)))
+        try:
+            return torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.trace(model, example)))
+        except RuntimeError as err:  # an op oneDNN cannot take (e.g. uneven adaptive pooling): the eager module
+            print(f"embed: frozen graph unavailable ({str(err).splitlines()[0]}); running the eager module",
+                  file=sys.stderr)
+            return model
 
 
 def embed_store(model_path: str | Path, store_dir: str | Path, out: str | Path, *, batch_size: int = 16,
-                device: torch.device | None = None) -> dict:
+                device: torch.device | None = None, images: list[str] | None = None) -> dict:
     from facebench.progress import bar
 
     device = device or torch.device("cpu")
@@ -57,14 +59,21 @@ def embed_store(model_path: str | Path, store_dir: str | Path, out: str | Path, 
                          f"{store_summary['template']!r}")
     index = read_index(store_dir)
     faces = open_faces(store_dir)
-    n = len(index.paths)
+    rows = np.arange(len(index.paths))
+    if images is not None:  # the evaluation's images only (a store may also hold a training set)
+        row_of = {p: i for i, p in enumerate(index.paths)}
+        missing = [p for p in images if p not in row_of]
+        if missing:
+            raise KeyError(f"{len(missing)} image(s) to embed are not in the store {store_dir}, e.g. {missing[0]}")
+        rows = np.array([row_of[p] for p in images], dtype=np.int64)
+    n = len(rows)
     h, w = faces.shape[1:3]
     net = inference_module(model, device, preprocess(np.zeros((batch_size, h, w, 3), np.uint8), spec).to(device))
     feats, feats_flip = [], []
     start = time.perf_counter()
     with torch.inference_mode(), bar(n, "embed") as progress:
         for lo in range(0, n, batch_size):
-            x = preprocess(faces[lo:lo + batch_size], spec).to(device)
+            x = preprocess(faces[rows[lo:lo + batch_size]], spec).to(device)
             k = len(x)
             if k < batch_size and device.type == "cpu":  # the traced graph is specialised to one batch size
                 x = torch.cat([x, x.new_zeros((batch_size - k, *x.shape[1:]))])
@@ -78,7 +87,7 @@ def embed_store(model_path: str | Path, store_dir: str | Path, out: str | Path, 
     meta = {"version": EMBEDDINGS_VERSION, "model": str(model_path), "store": str(store_dir), "n_images": n, "dim": dim,
             "batch_size": batch_size, "device": str(device), "seconds": round(seconds, 3),
             "images_per_second_with_flip": round(n / seconds, 2) if seconds > 0 else None}
-    save_npz(out, paths=np.array(index.paths), status=np.array(index.status),
+    save_npz(out, paths=np.array(index.paths)[rows], status=np.array(index.status)[rows],
              features=np.concatenate(feats).astype(np.float32) if feats else np.zeros((0, dim), np.float32),
              features_flip=np.concatenate(feats_flip).astype(np.float32) if feats else np.zeros((0, dim), np.float32),
              meta=np.array(json.dumps(meta)))

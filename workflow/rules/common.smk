@@ -101,13 +101,20 @@ def provenance(rule_name, **values):
     return as_json({"provenance": {"rule": rule_name, "profile": config["profile"], "config": values}})
 
 
-def protocol_files(w):
-    """Every protocol file of a dataset: one pairs TSV per verification protocol, the identification list and the
-    training list (so one aligned-face store serves evaluation and training)."""
+def eval_protocol_files(w):
+    """The evaluation protocol files of a dataset: one pairs TSV per verification protocol, the identification list."""
     spec = config["datasets"][w.dataset]
     files = [f"{RESULTS}/protocols/{w.dataset}/pairs-{p}.tsv" for p in spec.get("verification", {})]
     if spec.get("identification"):
         files.append(f"{RESULTS}/protocols/{w.dataset}/identification.tsv")
+    return files
+
+
+def protocol_files(w):
+    """Every protocol file of a dataset: the evaluation ones and the training list (so one aligned-face store
+    serves evaluation and training)."""
+    spec = config["datasets"][w.dataset]
+    files = eval_protocol_files(w)
     if spec.get("training"):
         files.append(f"{RESULTS}/protocols/{w.dataset}/train.tsv")
     return files

@@ -66,6 +66,19 @@ rule training_set:
         "{FACEBENCH} training-set --manifest {input.manifest} --spec {params.spec} --out {output.table} 2>&1 | tee {log}"
 
 
+rule eval_image_list:
+    input:
+        eval_protocol_files,
+    output:
+        f"{RESULTS}/protocols/{{dataset}}/eval-images.txt",
+    log:
+        f"{RESULTS}/logs/eval_image_list/{{dataset}}.log",
+    conda:
+        "../../envs/data.yaml"
+    shell:
+        "{FACEBENCH} image-list {input} --out {output} 2>&1 | tee {log}"
+
+
 rule image_list:
     input:
         protocol_files,

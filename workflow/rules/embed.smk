@@ -5,6 +5,7 @@ rule embed:
     input:
         model=f"{RESULTS}/models/{{model}}/model.pt",
         faces=lambda w: f"{store(w.dataset, w.alignment, template_of(w.model))}/faces.npy",
+        images=f"{RESULTS}/protocols/{{dataset}}/eval-images.txt",
     output:
         f"{RESULTS}/embeddings/{{model}}/{{dataset}}/{{alignment}}.npz",
     params:
@@ -19,5 +20,5 @@ rule embed:
     conda:
         "../../envs/torch.yaml"
     shell:
-        "{FACEBENCH} embed --model {input.model} --store {params.store} --out {output} "
+        "{FACEBENCH} embed --model {input.model} --store {params.store} --images {input.images} --out {output} "
         "--batch-size {params.batch_size} --device {params.device} --threads {threads} 2>&1 | tee {log}"

@@ -52,19 +52,23 @@ class Sphere20(nn.Module):
     """
 
     def __init__(self, *, embedding_size: int = 512, input_size: tuple[int, int] = (112, 96),
-                 batch_norm: bool = False):
+                 batch_norm: bool = False, width: float = 1.0):
         super().__init__()
         self.embedding_size = check_embedding_size("sphere20", embedding_size)
         self.input_size = check_input_size("sphere20", input_size, 16)
         self.batch_norm = bool(batch_norm)
+        if not (isinstance(width, (int, float)) and 0 < width <= 4):
+            raise ValueError(f"sphere20: width must be a number in (0, 4], got {width!r}")
+        # `width` scales every stage's channels (1.0 is the paper's 64/128/256/512): CPU-sized runs use 0.5
+        widths = [max(4, round(c * width)) for c in WIDTHS]
         stages, c_in = [], 3
-        for width, units in zip(WIDTHS, UNITS):
+        for width, units in zip(widths, UNITS):
             stages.append(nn.Sequential(conv_prelu(c_in, width, 2, self.batch_norm, entry=True),
                                         *[Unit(width, self.batch_norm) for _ in range(units)]))
             c_in = width
         self.stages = nn.Sequential(*stages)
         h, w = self.input_size
-        self.fc = nn.Linear(WIDTHS[-1] * (h // 16) * (w // 16), embedding_size, bias=not self.batch_norm)
+        self.fc = nn.Linear(widths[-1] * (h // 16) * (w // 16), embedding_size, bias=not self.batch_norm)
         nn.init.xavier_uniform_(self.fc.weight)
         if self.fc.bias is not None:
             nn.init.zeros_(self.fc.bias)

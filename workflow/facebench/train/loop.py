@@ -26,7 +26,7 @@ from facebench.align import open_faces, read_index
 from facebench.io import atomic_path, read_json, read_tsv, write_json
 from facebench.models import build
 from facebench.models.checkpoint import load_model, save_model
-from facebench.models.inputs import to_model_input
+from facebench.models.inputs import backbone_args, to_model_input
 from facebench.train.augment import augment
 from facebench.train.checkpoint import load_state, save_state, spec_digest
 from facebench.train.sampler import Sampler
@@ -174,8 +174,9 @@ def train_model(name: str, spec: dict, *, store_dir, train_list, model_out, log_
         raise ValueError(f"models.{name}.input.template: {spec['input']['template']!r}, but the store {store_dir} "
                          f"holds {store['template']!r} faces")
 
+    bargs = backbone_args(spec, f"models.{name}")
     torch.manual_seed(int(opts["seed"]))  # initial weights: the same seed gives the same network
-    model = build(spec["backbone"], **spec.get("backbone_args", {}))
+    model = build(spec["backbone"], **bargs)
     loss_name = opts["loss"]
     head = losses.build(loss_name, model.embedding_size, len(data.identities), **opts["loss_args"])
     if init_model:
@@ -184,7 +185,7 @@ def train_model(name: str, spec: dict, *, store_dir, train_list, model_out, log_
             model.load_state_dict(source.state_dict(), strict=True)
         except RuntimeError as err:
             raise ValueError(f"models.{name}.train.init: {init_model} does not fit backbone "
-                             f"{spec['backbone']} {spec.get('backbone_args', {})}: {str(err).splitlines()[0]}") from None
+                             f"{spec['backbone']} {bargs}: {str(err).splitlines()[0]}") from None
     model.to(device).train()
     head.to(device).train()
 
@@ -282,7 +283,7 @@ def train_model(name: str, spec: dict, *, store_dir, train_list, model_out, log_
     model.eval()
     meta = {"loss": loss_name, "loss_args": opts["loss_args"], "train_dataset_images": int(len(data.rows)),
             "identities": len(data.identities), "steps": total, "spec_digest": digest}
-    save_model(model_out, model.cpu(), backbone=spec["backbone"], backbone_args=spec.get("backbone_args", {}),
+    save_model(model_out, model.cpu(), backbone=spec["backbone"], backbone_args=bargs,
                input_spec=spec["input"], meta=meta)
     with atomic_path(log_out, suffix=".tsv") as tmp:
         tmp.write_bytes((work_dir / "log.tsv").read_bytes())
