@@ -19,3 +19,15 @@ needs_shared = pytest.mark.skipif(
 @pytest.fixture(scope="session")
 def root() -> Path:
     return ROOT
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One intra-op thread for tests of tiny tensors: on a shared 2-core machine a second, spinning thread made them
+    10-25x slower."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

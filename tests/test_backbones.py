@@ -11,13 +11,7 @@ SMALL = 16  # embedding size for the interface tests: keeps the FCs (and the tes
 FAST = {"iresnet": {"depth": 18}}  # the interface loop builds the cheapest member of a family with options
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One intra-op thread: on a shared 2-core machine torch's spinning worker threads made these tests 10x slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def build(name, **kwargs):

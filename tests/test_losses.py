@@ -23,13 +23,7 @@ EXPECTED = {  # name -> (classifies, needs_pairs)
 CLASSIFYING = [n for n, (classifies, _) in EXPECTED.items() if classifies]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """These tensors are tiny: a second intra-op thread only adds contention on a shared machine (25x slower)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def pk_batch(p=4, k=3, d=D, seed=0):

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from facebench.models.registry import register
-from facebench.models.shapes import check_batch, check_embedding_size, check_input_size
+from facebench.models.shapes import init_weights, check_batch, check_embedding_size, check_input_size
 
 UNITS = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3), 50: (3, 4, 14, 3), 100: (3, 13, 30, 3)}  # units per stage
 WIDTHS = (64, 128, 256, 512)
@@ -69,15 +69,6 @@ def stages(c_in: int, widths, units, se: bool) -> nn.Sequential:
                                    for i in range(n)]))
         c_in = width
     return nn.Sequential(*out)
-
-
-def init_weights(model: nn.Module) -> None:
-    for m in model.modules():
-        if isinstance(m, nn.Conv2d):
-            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-        elif isinstance(m, (nn.BatchNorm2d, nn.BatchNorm1d)):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
 
 
 @register("iresnet")

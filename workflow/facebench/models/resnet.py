@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from facebench.models.registry import register
-from facebench.models.shapes import check_batch, check_embedding_size, check_input_size
+from facebench.models.shapes import check_batch, check_embedding_size, check_input_size, init_weights
 
 WIDTHS = (64, 128, 256, 512)
 
@@ -79,12 +79,7 @@ class ResNet(nn.Module):
         self.bn = nn.BatchNorm2d(c_in)
         self.fc = nn.Linear(c_in * (h // 16) * (w // 16), embedding_size)
         self.features = nn.BatchNorm1d(embedding_size)
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, (nn.BatchNorm2d, nn.BatchNorm1d)):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        init_weights(self)
 
     @property
     def stem_conv(self) -> nn.Conv2d:

@@ -1,7 +1,9 @@
-"""Argument checks shared by the backbone families, so every family words its errors the same way."""
+"""What the backbone families share: argument checks (so every family words its errors the same way) and the
+residual networks' weight initialisation."""
 from __future__ import annotations
 
 import torch
+from torch import nn
 
 
 def check_embedding_size(backbone: str, embedding_size) -> int:
@@ -34,3 +36,13 @@ def check_batch(backbone: str, x: torch.Tensor, input_size: tuple[int, int]) -> 
     if x.dim() != 4 or x.shape[1] != 3 or tuple(x.shape[-2:]) != input_size:
         raise ValueError(f"{backbone}: expected a batch N x 3 x {input_size[0]} x {input_size[1]} "
                          f"(its input_size), got {tuple(x.shape)}")
+
+
+def init_weights(model: nn.Module) -> None:
+    """He-normal (fan_out) convolutions, BN at scale 1 / shift 0; linear layers keep PyTorch's default."""
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(m, (nn.BatchNorm2d, nn.BatchNorm1d)):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
