@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import torch
 import yaml
-
 from facebench.align import STORE_VERSION
 from facebench.io import read_json, read_tsv, write_json, write_tsv
 from facebench.models.checkpoint import load_model
@@ -35,8 +34,8 @@ def make_store(tmp_path, n_ids=N_IDS, per_id=PER_ID):
     np.save(store / "faces.npy", np.stack(faces))
     write_tsv(store / "index.tsv", ["row", "path", "status", "note"],
               ([k, p, "aligned", ""] for k, p in enumerate(paths)))
-    write_json(store / "summary.json", {"store_version": STORE_VERSION, "n_images": len(paths), "template": "arcface112",
-                                        "size": [SIZE, SIZE]})
+    write_json(store / "summary.json", {"store_version": STORE_VERSION, "n_images": len(paths),
+                                        "template": "arcface112", "size": [SIZE, SIZE]})
     train_list = tmp_path / "train.tsv"
     write_tsv(train_list, ["path", "identity"], ([p, p.split("/")[0]] for p in paths))
     return store, train_list

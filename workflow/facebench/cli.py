@@ -51,9 +51,7 @@ def cmd_pairs_protocol(a):
 
 
 def cmd_identification_protocol(a):
-    from facebench.data.protocols import write_identification
-
-    from facebench.data.protocols import people_names
+    from facebench.data.protocols import people_names, write_identification
 
     m = _manifest(a.manifest)
     spec = a.spec["identification"]

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from facebench.models.registry import register
-from facebench.models.shapes import init_weights, check_batch, check_embedding_size, check_input_size
+from facebench.models.shapes import check_batch, check_embedding_size, check_input_size, init_weights
 
 UNITS = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3), 50: (3, 4, 14, 3), 100: (3, 13, 30, 3)}  # units per stage
 WIDTHS = (64, 128, 256, 512)

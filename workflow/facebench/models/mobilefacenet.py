@@ -52,7 +52,8 @@ class MobileFaceNet(nn.Module):
     def __init__(self, embedding_size: int = 128, input_size: tuple[int, int] = (112, 112)):
         super().__init__()
         if tuple(input_size) != (112, 112):
-            raise ValueError(f"mobilefacenet: input_size must be (112, 112) (its 7x7 GDC needs it), got {tuple(input_size)}")
+            raise ValueError("mobilefacenet: input_size must be (112, 112) (its 7x7 GDC needs it), "
+                             f"got {tuple(input_size)}")
         self.conv1 = ConvBlock(3, 64, 3, 2, 1)
         self.conv2_dw = ConvBlock(64, 64, 3, 1, 1, groups=64)
         self.conv_23 = Bottleneck(64, 64, 128, stride=2)

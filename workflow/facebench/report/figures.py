@@ -84,7 +84,7 @@ def training_curves_figure(runs: list[dict], weight: float = 0.6) -> bytes:
 
 
 def tsne_figure(panels: list[dict], columns: int = 4) -> bytes:
-    """One scatter per model: each panel has title, points (n x 2) and identity (n,) — the same people in every panel."""
+    """One scatter per model; each panel: title, points (n x 2), identity (n,). The same people in every panel."""
     rows = -(-len(panels) // columns)
     cols = min(columns, len(panels))
     fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 3.3 * rows), squeeze=False)
