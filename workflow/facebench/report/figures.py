@@ -100,5 +100,7 @@ def tsne_figure(panels: list[dict], columns: int = 4) -> bytes:
         ax.set_title(p["title"], fontsize=8)
         ax.set_xticks([])
         ax.set_yticks([])
-    axes.flat[0].legend(fontsize=6, loc="best", markerscale=1.5, framealpha=0.8)
+    handles, labels = axes.flat[0].get_legend_handles_labels()  # one legend for all panels, below them
+    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=min(5, len(labels)), fontsize=7,
+               markerscale=1.5, frameon=False)
     return png(fig)
