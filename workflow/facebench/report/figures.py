@@ -67,12 +67,14 @@ def smooth(values: np.ndarray, weight: float = 0.6) -> np.ndarray:
 def training_curves_figure(runs: list[dict], weight: float = 0.6) -> bytes:
     """Training loss (top) and accuracy (bottom) against step, smoothed; each run: label, step, loss, accuracy."""
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(7.2, 6.4), sharex=True)
-    for r in runs:
+    palette = plt.get_cmap("tab10" if len(runs) <= 10 else "tab20")
+    for k, r in enumerate(runs):
+        colour = palette(k % palette.N)  # explicit: metric losses have no accuracy curve, the colours must still match
         step = np.asarray(r["step"], dtype=float)
-        top.plot(step, smooth(np.asarray(r["loss"], dtype=float), weight), label=r["label"], lw=1.4)
+        top.plot(step, smooth(np.asarray(r["loss"], dtype=float), weight), label=r["label"], lw=1.4, color=colour)
         acc = np.asarray(r["accuracy"], dtype=float)
         if np.isfinite(acc).any():
-            bottom.plot(step, smooth(acc, weight), label=r["label"], lw=1.4)
+            bottom.plot(step, smooth(acc, weight), label=r["label"], lw=1.4, color=colour)
     top.set_ylabel("training loss")
     bottom.set_ylabel("training accuracy (batch)")
     bottom.set_xlabel("step")
