@@ -87,9 +87,11 @@ def main():
     ap.add_argument("--steps", type=int, default=3, help="timed steps per backbone (CPU)")
     ap.add_argument("--images", type=int, default=1000, help="LFW faces in the loader's store")
     ap.add_argument("--only", nargs="*", help="backbone names to run (default: all)")
+    ap.add_argument("--keep-denormals", action="store_true", help="measure without flush-to-zero (for comparison)")
     args = ap.parse_args()
     runtime.keep_freed_memory()
     runtime.set_threads(args.threads)
+    flushed = runtime.flush_denormals() if not args.keep_denormals else False  # as `facebench train` runs
     device = runtime.pick_device("auto")
     steps = args.steps if device.type == "cpu" else 20
     batch = args.batch_size if device.type == "cpu" else 256
@@ -117,9 +119,10 @@ def main():
             row["loader_over_step"] = round(row["loader_images_per_second"] / fastest, 1)
             results[name] = row
             print(name, row, flush=True)
-    write("train_throughput", {
+    write("train_throughput" + ("-denormals" if args.keep_denormals else ""), {
         "device": str(device), "gpu": torch.cuda.get_device_name() if device.type == "cuda" else None,
-        "threads": args.threads, "augment": AUGMENT, "timed_steps": steps, "backbones": results,
+        "threads": args.threads, "flush_denormals": flushed, "augment": AUGMENT, "timed_steps": steps,
+        "backbones": results,
         "loader_rule": "loader_images_per_second >= 10 x step_images_per_second",
         "loader_rule_met": all(r["loader_over_step"] >= 10 for r in results.values()),
         "published_gpu_reference": {"mobilefacenet_fp16_v100": 1280, "sphere20": 1420},

@@ -220,6 +220,7 @@ def cmd_train(a):
 
     runtime.keep_freed_memory()
     runtime.set_threads(a.threads)
+    runtime.flush_denormals()
     summary = train_model(a.name, a.spec, store_dir=a.store, train_list=a.train_list, model_out=a.out,
                           log_out=a.log, summary_out=a.summary, work_dir=a.work, init_model=a.init,
                           device=runtime.pick_device(a.device))

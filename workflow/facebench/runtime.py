@@ -24,6 +24,15 @@ def keep_freed_memory() -> bool:
         return False
 
 
+def flush_denormals() -> bool:
+    """Treat denormal floats as zero on CPU (x86 FTZ/DAZ). Why: sphere20 without batch norm (N(0, 0.01) convs) drives
+    activations and gradients into the denormal range, where each multiply costs ~100x; measured 3x slower steps than
+    the BN variant. The values flushed (< 1.2e-38) cannot move a result at float32 precision."""
+    import torch
+
+    return bool(torch.set_flush_denormal(True))
+
+
 def set_threads(n: int | None) -> int:
     import torch
 
