@@ -3,12 +3,29 @@
 Output ``.npz``: ``paths`` (N), ``features`` and ``features_flip`` (N x D float32), ``status`` (the store's align
 status per face) and ``meta`` (JSON text). How the two are combined (plain, flip-concat, flip-sum) is chosen at
 scoring time, so one embedding pass serves every evaluation variant.
+
+How it runs on CPU (bench/embed_throughput.py measures it against a plain eager loop):
+- the network is a frozen TorchScript graph (batch norm folded into the convolutions, oneDNN layouts kept between
+  layers where every op allows it), built and warmed on one thread; one that cannot be traced runs eager;
+- the batches (``batch_size`` faces, then the same faces mirrored) are shared among independent streams, one per
+  thread, each running whole batches on one intra-op thread, instead of one stream whose every layer is split
+  across the threads. Why: a small network's layers are too short to split well (2 streams: 1.4x the rate of one
+  2-thread stream on an idle 2-core VM), and on a shared machine an OpenMP team waits at every layer for its
+  slowest thread (with one core busy elsewhere, 2 threads ran 5-10x slower than 1) where independent streams just
+  share what CPU there is. Each batch is computed by one thread, so the features do not depend on the scheduling.
+- face and mirror run as two calls of ``batch_size``, not one of twice that: MobileFaceNet's largest activation at
+  32 x 112 px faces (51 MB) passes glibc's 32 MB mmap ceiling, and every layer then page-faulted fresh memory.
+Full precision only: bf16 on AMX ran 1.7-2.4x faster per forward (frozen graph; torch.compile) but moved LFW View 2
+accuracy by 0.05-0.1 pp (3-6 of 6,000 pairs), not less than 0.05 pp as required; fp16 kept it (cosine 0.999996) but
+ran slower than fp32 (no AMX-FP16 on these CPUs). torch.compile in fp32 gained ~5% per forward for a 10-25 s compile.
 """
 from __future__ import annotations
 
 import json
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -28,26 +45,84 @@ def preprocess(batch: np.ndarray, input_spec: dict) -> torch.Tensor:
 
 
 def inference_module(model: torch.nn.Module, device: torch.device, example: torch.Tensor):
-    """The network as it runs for embedding: on CPU a frozen TorchScript graph.
+    """The network as it runs for embedding, and its kind: on CPU a frozen TorchScript graph.
 
-    Why frozen on CPU: freezing folds batch norm into the convolutions and keeps oneDNN layouts between layers;
-    measured 2-3x the eager throughput for MobileFaceNet on this project's 2-core machines, with identical outputs
-    (bench/embed_throughput.py checks the accuracy). On GPU the eager module runs as is.
+    Why frozen on CPU: freezing folds batch norm into the convolutions, and ``optimize_for_inference`` keeps oneDNN
+    layouts between layers; measured 2-3x the eager throughput for MobileFaceNet on this project's 2-core machines,
+    with the same outputs (cosine > 0.9999; tests/test_embed.py and bench/embed_throughput.py check it). A network
+    with an op oneDNN cannot take (e.g. uneven adaptive pooling in the IR-SE nets) runs frozen without the oneDNN
+    layouts, and one that cannot be traced at all runs as the eager module. On GPU the eager module runs as is.
     """
     model = model.to(device).eval()
     if device.type != "cpu":
-        return model
-    with torch.inference_mode():
-        try:
-            return torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.trace(model, example)))
-        except RuntimeError as err:  # an op oneDNN cannot take (e.g. uneven adaptive pooling): the eager module
-            print(f"embed: frozen graph unavailable ({str(err).splitlines()[0]}); running the eager module",
-                  file=sys.stderr)
-            return model
+        return model, "eager"
+    errors = []
+    for kind in ("frozen+onednn", "frozen"):
+        with torch.inference_mode():
+            try:
+                # check_trace off: the check re-runs the eager model twice; the tests check the graph's outputs
+                net = torch.jit.freeze(torch.jit.trace(model, example, check_trace=False))
+                if kind == "frozen+onednn":
+                    net = torch.jit.optimize_for_inference(net)
+                for _ in range(2):  # the graph executor profiles and optimises on its first calls: done here, once
+                    net(example)
+                return net, kind
+            except RuntimeError as err:
+                errors.append(f"{kind}: {str(err).strip().splitlines()[-1][:200]}")
+    print(f"embed: no frozen graph ({'; '.join(errors)}); running the eager module", file=sys.stderr)
+    return model, "eager"
+
+
+def cpu_streams(threads: int | None = None) -> int:
+    """Independent embedding streams on CPU: one per intra-op thread torch was given (``facebench embed --threads``)."""
+    return max(1, int(threads or torch.get_num_threads()))
+
+
+@contextmanager
+def one_thread_per_stream(streams: int):
+    """With several streams, torch's intra-op threads set to 1 (a process-wide setting) and restored on leaving."""
+    before = torch.get_num_threads()
+    if streams > 1:
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def embed_rows(net, faces: np.ndarray, rows: np.ndarray, spec: dict, *, batch_size: int, device: torch.device,
+               streams: int = 1, pad: bool = True, progress=None) -> tuple[np.ndarray, np.ndarray]:
+    """Features of ``faces[rows]`` and of their mirror images, batch by batch, the batches shared among ``streams``
+    threads (call it inside ``one_thread_per_stream``). ``pad`` fills the last batch up to ``batch_size`` for a graph
+    traced at that size. Returns two float32 arrays (len(rows) x D), in the order of ``rows``."""
+
+    def forward(lo: int) -> tuple[np.ndarray, np.ndarray]:
+        with torch.inference_mode():  # thread-local: entered in the thread that runs the batch
+            x = preprocess(faces[rows[lo:lo + batch_size]], spec)
+            k = len(x)
+            if k < batch_size and pad:
+                x = torch.cat([x, x.new_zeros((batch_size - k, *x.shape[1:]))])
+            x = x.to(device)
+            return net(x)[:k].float().cpu().numpy(), net(x.flip(3))[:k].float().cpu().numpy()
+
+    feats, feats_flip = [], []
+    with ThreadPoolExecutor(max_workers=max(1, streams)) as pool:
+        for f, ff in pool.map(forward, range(0, len(rows), batch_size)):  # in order, whichever thread ran it
+            feats.append(f)
+            feats_flip.append(ff)
+            if progress is not None:
+                progress.update(len(f))
+    if not feats:
+        return np.zeros((0, 0), np.float32), np.zeros((0, 0), np.float32)
+    return np.concatenate(feats).astype(np.float32), np.concatenate(feats_flip).astype(np.float32)
 
 
 def embed_store(model_path: str | Path, store_dir: str | Path, out: str | Path, *, batch_size: int = 16,
-                device: torch.device | None = None, images: list[str] | None = None) -> dict:
+                device: torch.device | None = None, images: list[str] | None = None,
+                streams: int | None = None) -> dict:
+    """Embed the store's faces (or only ``images``) with their mirror images into ``out``; returns its meta.
+
+    On CPU the batches run in ``streams`` independent streams (default: torch's thread count), one thread each."""
     from facebench.progress import bar
 
     device = device or torch.device("cpu")
@@ -68,27 +143,23 @@ def embed_store(model_path: str | Path, store_dir: str | Path, out: str | Path, 
         rows = np.array([row_of[p] for p in images], dtype=np.int64)
     n = len(rows)
     h, w = faces.shape[1:3]
-    net = inference_module(model, device, preprocess(np.zeros((batch_size, h, w, 3), np.uint8), spec).to(device))
-    feats, feats_flip = [], []
+    on_cpu = device.type == "cpu"
+    n_streams = cpu_streams(streams) if on_cpu else 1
     start = time.perf_counter()
-    with torch.inference_mode(), bar(n, "embed") as progress:
-        for lo in range(0, n, batch_size):
-            x = preprocess(faces[rows[lo:lo + batch_size]], spec).to(device)
-            k = len(x)
-            if k < batch_size and device.type == "cpu":  # the traced graph is specialised to one batch size
-                x = torch.cat([x, x.new_zeros((batch_size - k, *x.shape[1:]))])
-            f = net(x)[:k].float().cpu()
-            ff = net(x.flip(3))[:k].float().cpu()
-            feats.append(f.numpy())
-            feats_flip.append(ff.numpy())
-            progress.update(k)
+    with one_thread_per_stream(n_streams):  # the graph is built, and every stream runs, on one thread
+        example = preprocess(np.zeros((batch_size, h, w, 3), np.uint8), spec).to(device)
+        net, kind = inference_module(model, device, example)
+        with bar(n, "embed") as progress:
+            feats, feats_flip = embed_rows(net, faces, rows, spec, batch_size=batch_size, device=device,
+                                           streams=n_streams, pad=on_cpu, progress=progress)
     seconds = time.perf_counter() - start
-    dim = int(model.embedding_size) if hasattr(model, "embedding_size") else feats[0].shape[1]
+    dim = int(model.embedding_size) if hasattr(model, "embedding_size") else feats.shape[1]
+    if n == 0:
+        feats = feats_flip = np.zeros((0, dim), np.float32)
     meta = {"version": EMBEDDINGS_VERSION, "model": str(model_path), "store": str(store_dir), "n_images": n, "dim": dim,
-            "batch_size": batch_size, "device": str(device), "seconds": round(seconds, 3),
+            "batch_size": batch_size, "device": str(device), "graph": kind, "precision": "fp32",
+            "streams": n_streams, "seconds": round(seconds, 3),
             "images_per_second_with_flip": round(n / seconds, 2) if seconds > 0 else None}
     save_npz(out, paths=np.array(index.paths)[rows], status=np.array(index.status)[rows],
-             features=np.concatenate(feats).astype(np.float32) if feats else np.zeros((0, dim), np.float32),
-             features_flip=np.concatenate(feats_flip).astype(np.float32) if feats else np.zeros((0, dim), np.float32),
-             meta=np.array(json.dumps(meta)))
+             features=feats, features_flip=feats_flip, meta=np.array(json.dumps(meta)))
     return meta
