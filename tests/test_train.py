@@ -225,3 +225,11 @@ def test_store_of_another_template_is_refused(tmp_path):
     s["input"]["template"] = "sphereface96x112"
     with pytest.raises(ValueError, match="input.template"):
         run(tmp_path, store, train_list, s)
+
+
+def test_a_training_image_missing_from_the_store_is_named(tmp_path):
+    store, train_list = make_store(tmp_path)
+    with open(train_list, "a", encoding="utf-8") as fh:
+        fh.write("ghost/ghost_0001.jpg\tghost\n")
+    with pytest.raises(KeyError, match=r"train.tsv: 1 training image\(s\) are not in the store .*ghost/ghost_0001.jpg"):
+        run(tmp_path, store, train_list, spec(steps=1))

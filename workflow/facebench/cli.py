@@ -291,18 +291,14 @@ def cmd_eval_pairs(a):
 def cmd_rank(a):
     from facebench.evaluate.identification import rank_n
     from facebench.evaluate.scores import features
-    from facebench.io import load_npz, read_tsv, write_json
+    from facebench.io import load_npz, read_tsv, rows_of, write_json
 
     emb = load_npz(a.embeddings)
     header, rows = read_tsv(a.identification, expect=["path", "identity"])
-    row = {p: i for i, p in enumerate(emb["paths"].tolist())}
     paths = [r[header.index("path")] for r in rows]
     ids = [r[header.index("identity")] for r in rows]
-    missing = [p for p in paths if p not in row]
-    if missing:
-        raise KeyError(f"{a.identification}: {len(missing)} image(s) have no embedding in {a.embeddings}, "
-                       f"e.g. {missing[0]}")
-    idx = [row[p] for p in paths]
+    idx = rows_of(emb["paths"].tolist(), paths, lambda n, first: f"{a.identification}: {n} image(s) have no "
+                                                                 f"embedding in {a.embeddings}, e.g. {first}").tolist()
     failed = [i for i in idx if emb["status"][i] == "failed"]
     keep = [k for k, i in enumerate(idx) if emb["status"][i] != "failed"]
     f = features(emb, a.features)[[idx[k] for k in keep]]

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from facebench.align import open_faces, read_index
-from facebench.io import read_json, save_npz
+from facebench.io import read_json, rows_of, save_npz
 from facebench.models.checkpoint import load_model
 from facebench.models.inputs import to_model_input
 
@@ -136,11 +136,8 @@ def embed_store(model_path: str | Path, store_dir: str | Path, out: str | Path, 
     faces = open_faces(store_dir)
     rows = np.arange(len(index.paths))
     if images is not None:  # the evaluation's images only (a store may also hold a training set)
-        row_of = {p: i for i, p in enumerate(index.paths)}
-        missing = [p for p in images if p not in row_of]
-        if missing:
-            raise KeyError(f"{len(missing)} image(s) to embed are not in the store {store_dir}, e.g. {missing[0]}")
-        rows = np.array([row_of[p] for p in images], dtype=np.int64)
+        rows = rows_of(index.paths, images,
+                       lambda n, first: f"{n} image(s) to embed are not in the store {store_dir}, e.g. {first}")
     n = len(rows)
     h, w = faces.shape[1:3]
     on_cpu = device.type == "cpu"

@@ -70,6 +70,15 @@ def load_npz(path) -> dict[str, np.ndarray]:
         return {k: z[k] for k in z.files}
 
 
+def rows_of(paths, wanted, missing) -> np.ndarray:
+    """The row of each ``wanted`` path in ``paths``; if some are absent, KeyError(missing(how many, the first))."""
+    row = {p: i for i, p in enumerate(paths)}
+    absent = [p for p in wanted if p not in row]
+    if absent:
+        raise KeyError(missing(len(absent), absent[0]))
+    return np.array([row[p] for p in wanted], dtype=np.int64)
+
+
 def sha256_file(path, chunk: int = 1 << 20) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from facebench.io import atomic_path
+from facebench.io import atomic_path, rows_of
 
 FEATURE_MODES = ("plain", "flip-concat", "flip-sum")
 
@@ -34,13 +34,10 @@ def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def score_pairs(emb: dict[str, np.ndarray], pairs: dict[str, np.ndarray], mode: str) -> dict:
     """Cosine score of every pair whose two faces were embedded; pairs touching a failed face are dropped."""
-    row = {p: i for i, p in enumerate(emb["paths"].tolist())}
     status = emb["status"].tolist()
-    missing = [p for p in np.concatenate([pairs["path1"], pairs["path2"]]) if p not in row]
-    if missing:
-        raise KeyError(f"{len(missing)} pair image(s) have no embedding, e.g. {missing[0]}")
-    i1 = np.array([row[p] for p in pairs["path1"]], dtype=np.int64)
-    i2 = np.array([row[p] for p in pairs["path2"]], dtype=np.int64)
+    both = rows_of(emb["paths"].tolist(), np.concatenate([pairs["path1"], pairs["path2"]]).tolist(),
+                   lambda n, first: f"{n} pair image(s) have no embedding, e.g. {first}")
+    i1, i2 = both[:len(pairs["path1"])], both[len(pairs["path1"]):]
     ok = np.array([status[a] != "failed" and status[b] != "failed" for a, b in zip(i1, i2)], dtype=bool)
     f = features(emb, mode)
     return {"score": cosine(f[i1[ok]], f[i2[ok]]), "label": pairs["label"][ok], "fold": pairs["fold"][ok],

@@ -23,7 +23,7 @@ import torch
 
 from facebench import losses
 from facebench.align import open_faces, read_index
-from facebench.io import atomic_path, read_json, read_tsv, write_json
+from facebench.io import atomic_path, read_json, read_tsv, rows_of, write_json
 from facebench.models import build
 from facebench.models.checkpoint import load_model, save_model
 from facebench.models.inputs import backbone_args, to_model_input
@@ -65,19 +65,15 @@ def load_training_set(store_dir, train_list) -> TrainingSet:
     index = read_index(store_dir)
     faces = open_faces(store_dir)
     header, rows = read_tsv(train_list, expect=["path", "identity"])
-    row_of = {p: i for i, p in enumerate(index.paths)}
     paths = [r[header.index("path")] for r in rows]
     ids = [r[header.index("identity")] for r in rows]
-    missing = [p for p in paths if p not in row_of]
-    if missing:
-        raise KeyError(f"{train_list}: {len(missing)} training image(s) are not in the store {store_dir}, "
-                       f"e.g. {missing[0]}")
-    keep = [k for k, p in enumerate(paths) if index.status[row_of[p]] != "failed"]
+    store_rows = rows_of(index.paths, paths, lambda n, first: f"{train_list}: {n} training image(s) are not in the "
+                                                              f"store {store_dir}, e.g. {first}")
+    keep = [k for k, r in enumerate(store_rows) if index.status[r] != "failed"]
     identities = sorted({ids[k] for k in keep})
     label_of = {name: i for i, name in enumerate(identities)}
-    return TrainingSet(faces, np.array([row_of[paths[k]] for k in keep], dtype=np.int64),
-                       np.array([label_of[ids[k]] for k in keep], dtype=np.int64), identities,
-                       len(paths) - len(keep))
+    return TrainingSet(faces, store_rows[keep], np.array([label_of[ids[k]] for k in keep], dtype=np.int64),
+                       identities, len(paths) - len(keep))
 
 
 def lr_factor(step: int, total: int, schedule: dict, warmup: int) -> float:
@@ -215,9 +211,11 @@ def train_model(name: str, spec: dict, *, store_dir, train_list, model_out, log_
             scaler.load_state_dict(state["scaler"])
         start = int(state["step"])
     resumed_from = start
+    saved = [start if state is not None else "none"]  # the step the state on disk holds, for the NaN message
 
     def save(step):
         save_state(state_path, digest=digest, step=step, model=model, head=head, optimizer=optimizer, scaler=scaler)
+        saved[0] = step
 
     log = None
     epoch_cache: dict[int, list[np.ndarray]] = {}
@@ -244,7 +242,7 @@ def train_model(name: str, spec: dict, *, store_dir, train_list, model_out, log_
             if not torch.isfinite(out.loss):
                 raise TrainingDiverged(
                     f"models.{name}: the loss is {out.loss.item()} at step {step} (epoch {epoch}); the last good "
-                    f"state (step {_saved_step(state_path, digest)}) is kept in {state_path}. Lower "
+                    f"state (step {saved[0]}) is kept in {state_path}. Lower "
                     f"models.{name}.train.lr or add warmup_steps.")
             optimizer.zero_grad(set_to_none=True)
             if scaler is not None:
@@ -298,8 +296,3 @@ def train_model(name: str, spec: dict, *, store_dir, train_list, model_out, log_
                "final": {k: last.get(k) for k in ("loss", "accuracy")}, "spec_digest": digest}
     write_json(summary_out, summary)
     return summary
-
-
-def _saved_step(path: Path, digest: str):
-    state = load_state(path, digest)
-    return "none" if state is None else state["step"]
