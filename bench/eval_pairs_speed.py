@@ -105,6 +105,9 @@ def main():
         "speedup_exact_vs_baseline_median": round(med["baseline_seed_grid"] / med["ours_exact"], 2),
         "speedup_exact_vs_baseline_best": round(best["baseline_seed_grid"] / best["ours_exact"], 2),
         "target_speedup": 8, "reference_baseline_seconds": 11,
+        # the issue states its target against the seed sweep's ~11 s on this machine; the baseline above is the same
+        # sweep written with vectorised numpy, so it runs faster than that reference: both ratios are recorded
+        "speedup_exact_vs_reference_seconds_median": round(11 / med["ours_exact"], 2),
         "ours_grid_equals_baseline": agree, "exact_result": json.loads(exact_out),
         "cpu_steal_share_during_bench": steal,
     })

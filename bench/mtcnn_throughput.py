@@ -104,7 +104,7 @@ def point_distance(a: dict, b: dict) -> dict:
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--ref-every", type=int, default=10, help="run the reference on every n-th image")
     ap.add_argument("--select", default="central")
     ap.add_argument("--skip-reference", action="store_true")

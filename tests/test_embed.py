@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import PRETRAINED, needs_shared
-from facebench import align, embed
+from facebench import align, embed, runtime
 from facebench.io import load_npz
 from facebench.landmarks import Landmarks
 from facebench.models import build
@@ -105,11 +105,11 @@ def test_a_subset_comes_out_in_the_order_asked(model_and_store):
 
 def test_one_thread_per_stream_restores_the_setting():
     before = torch.get_num_threads()
-    with embed.one_thread_per_stream(2):
+    with runtime.one_thread_per_stream(2):
         assert torch.get_num_threads() == 1
     assert torch.get_num_threads() == before
     with pytest.raises(RuntimeError):
-        with embed.one_thread_per_stream(2):
+        with runtime.one_thread_per_stream(2):
             raise RuntimeError("a failing batch")
     assert torch.get_num_threads() == before
 

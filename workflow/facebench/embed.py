@@ -25,13 +25,13 @@ import json
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from facebench.align import open_faces, read_index
+from facebench.runtime import cpu_streams, one_thread_per_stream
 from facebench.io import read_json, rows_of, save_npz
 from facebench.models.checkpoint import load_model
 from facebench.models.inputs import to_model_input
@@ -71,23 +71,6 @@ def inference_module(model: torch.nn.Module, device: torch.device, example: torc
                 errors.append(f"{kind}: {str(err).strip().splitlines()[-1][:200]}")
     print(f"embed: no frozen graph ({'; '.join(errors)}); running the eager module", file=sys.stderr)
     return model, "eager"
-
-
-def cpu_streams(threads: int | None = None) -> int:
-    """Independent embedding streams on CPU: one per intra-op thread torch was given (``facebench embed --threads``)."""
-    return max(1, int(threads or torch.get_num_threads()))
-
-
-@contextmanager
-def one_thread_per_stream(streams: int):
-    """With several streams, torch's intra-op threads set to 1 (a process-wide setting) and restored on leaving."""
-    before = torch.get_num_threads()
-    if streams > 1:
-        torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def embed_rows(net, faces: np.ndarray, rows: np.ndarray, spec: dict, *, batch_size: int, device: torch.device,

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from facebench import runtime
 from facebench.detect.mtcnn import MTCNN
 from facebench.images import ImageError, load_rgb
 from facebench.landmarks import OK, Landmarks
@@ -31,48 +32,65 @@ def _load(root: Path, name: str):
         return None, "", str(err)
 
 
-def landmark_images(images_root: str | Path, names: list[str], detector: MTCNN, batch_size: int = 64,
-                    threads: int = 1) -> tuple[dict[str, Landmarks], dict]:
-    """Landmarks for every name (in order), and a summary with counts and the non-ok images with their reasons."""
-    root = Path(images_root)
+def _landmark_chunk(root: Path, chunk: list[str], detector: MTCNN):
+    """Load and landmark one chunk of images: (records by name, counts of multiple/converted, notes by name)."""
     select = detector.settings.select
     min_side = detector.settings.min_face_size
     out: dict[str, Landmarks] = {}
+    counts: Counter = Counter()
+    notes: dict[str, str] = {}
+    by_size: dict[tuple[int, int], list[tuple[str, np.ndarray]]] = {}
+    for name in chunk:
+        img, note, error = _load(root, name)
+        if note:
+            counts["converted"] += 1
+            notes[name] = note
+        if img is None:
+            out[name] = Landmarks(NAN.copy(), "unreadable")
+            notes[name] = error
+        elif min(img.shape[:2]) < min_side:
+            out[name] = Landmarks(NAN.copy(), "too-small")
+            notes[name] = f"{img.shape[1]}x{img.shape[0]} px is below min_face_size {min_side}"
+        else:
+            by_size.setdefault(img.shape[:2], []).append((name, img))
+    for (h, w), items in by_size.items():
+        faces = detector.detect(np.stack([img for _, img in items]))
+        for (name, _), found in zip(items, faces):
+            k = found.pick(w, h, select)
+            if k is None:
+                out[name] = Landmarks(NAN.copy(), "no-face")
+                continue
+            if len(found.boxes) > 1:
+                counts["multiple"] += 1
+            out[name] = Landmarks(found.points[k].astype(np.float64), OK)
+    return out, counts, notes
+
+
+def landmark_images(images_root: str | Path, names: list[str], detector: MTCNN, batch_size: int = 64,
+                    threads: int = 1) -> tuple[dict[str, Landmarks], dict]:
+    """Landmarks for every name (in order), and a summary with counts and the non-ok images with their reasons.
+
+    On CPU the chunks of ``batch_size`` images (decode + cascade) are shared among ``threads`` independent streams of
+    one intra-op thread each (see runtime.cpu_streams for why); the result does not depend on the number of streams."""
+    root = Path(images_root)
+    streams = runtime.cpu_streams(threads) if detector.device.type == "cpu" else 1
+    out: dict[str, Landmarks] = {}
     counts = Counter({k: 0 for k in (OK, "no-face", "too-small", "unreadable", "multiple", "converted")})
     notes: dict[str, str] = {}
-    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool, bar(len(names), "mtcnn") as progress:
-        for lo in range(0, len(names), batch_size):
-            chunk = names[lo:lo + batch_size]
-            by_size: dict[tuple[int, int], list[tuple[str, np.ndarray]]] = {}
-            for name, (img, note, error) in zip(chunk, pool.map(lambda n: _load(root, n), chunk)):
-                if note:
-                    counts["converted"] += 1
-                    notes[name] = note
-                if img is None:
-                    out[name] = Landmarks(NAN.copy(), "unreadable")
-                    notes[name] = error
-                elif min(img.shape[:2]) < min_side:
-                    out[name] = Landmarks(NAN.copy(), "too-small")
-                    notes[name] = f"{img.shape[1]}x{img.shape[0]} px is below min_face_size {min_side}"
-                else:
-                    by_size.setdefault(img.shape[:2], []).append((name, img))
-            for (h, w), items in by_size.items():
-                faces = detector.detect(np.stack([img for _, img in items]))
-                for (name, _), found in zip(items, faces):
-                    k = found.pick(w, h, select)
-                    if k is None:
-                        out[name] = Landmarks(NAN.copy(), "no-face")
-                        continue
-                    if len(found.boxes) > 1:
-                        counts["multiple"] += 1
-                    out[name] = Landmarks(found.points[k].astype(np.float64), OK)
-            progress.update(len(chunk))
+    chunks = [names[lo:lo + batch_size] for lo in range(0, len(names), batch_size)]
+    with runtime.one_thread_per_stream(streams), ThreadPoolExecutor(max_workers=streams) as pool, \
+            bar(len(names), "mtcnn") as progress:
+        for records, chunk_counts, chunk_notes in pool.map(lambda c: _landmark_chunk(root, c, detector), chunks):
+            out.update(records)
+            counts.update(chunk_counts)
+            notes.update(chunk_notes)
+            progress.update(len(records))
     for lm in out.values():
         counts[lm.flag] += 1
     ordered = {name: out[name] for name in names}
     summary = {
-        "source": "mtcnn", "images": len(names), "counts": dict(counts), "select": select,
-        "settings": {"min_face_size": min_side, "factor": detector.settings.factor,
+        "source": "mtcnn", "images": len(names), "counts": dict(counts), "select": detector.settings.select,
+        "settings": {"min_face_size": detector.settings.min_face_size, "factor": detector.settings.factor,
                      "thresholds": list(detector.settings.thresholds)},
         "not_ok": {n: f"{lm.flag}: {notes.get(n, '')}".rstrip(": ") for n, lm in ordered.items() if lm.flag != OK},
         "notes": notes,

@@ -14,13 +14,24 @@ from torch.nn import functional as F
 from facebench.models.checkpoint import CheckpointError
 
 
+class MaxPool(nn.MaxPool2d):
+    """Max pooling (ceil mode) run in channels-last layout and handed back contiguous: the same values, but PyTorch's
+    CPU kernel is 3-9x faster in that layout for these shapes (measured), and pooling was half of MTCNN's time."""
+
+    def __init__(self, kernel_size: int, stride: int):
+        super().__init__(kernel_size, stride, ceil_mode=True)
+
+    def forward(self, x):
+        return super().forward(x.contiguous(memory_format=torch.channels_last)).contiguous()
+
+
 class PNet(nn.Module):
     """Proposal net: fully convolutional, a 12x12 window per output cell (stride 2)."""
 
     def __init__(self):
         super().__init__()
         self.conv1, self.prelu1 = nn.Conv2d(3, 10, 3), nn.PReLU(10)
-        self.pool1 = nn.MaxPool2d(2, 2, ceil_mode=True)
+        self.pool1 = MaxPool(2, 2)
         self.conv2, self.prelu2 = nn.Conv2d(10, 16, 3), nn.PReLU(16)
         self.conv3, self.prelu3 = nn.Conv2d(16, 32, 3), nn.PReLU(32)
         self.conv4_1 = nn.Conv2d(32, 2, 1)
@@ -38,9 +49,9 @@ class RNet(nn.Module):
     def __init__(self):
         super().__init__()
         self.conv1, self.prelu1 = nn.Conv2d(3, 28, 3), nn.PReLU(28)
-        self.pool1 = nn.MaxPool2d(3, 2, ceil_mode=True)
+        self.pool1 = MaxPool(3, 2)
         self.conv2, self.prelu2 = nn.Conv2d(28, 48, 3), nn.PReLU(48)
-        self.pool2 = nn.MaxPool2d(3, 2, ceil_mode=True)
+        self.pool2 = MaxPool(3, 2)
         self.conv3, self.prelu3 = nn.Conv2d(48, 64, 2), nn.PReLU(64)
         self.dense4, self.prelu4 = nn.Linear(576, 128), nn.PReLU(128)
         self.dense5_1 = nn.Linear(128, 2)
@@ -60,11 +71,11 @@ class ONet(nn.Module):
     def __init__(self):
         super().__init__()
         self.conv1, self.prelu1 = nn.Conv2d(3, 32, 3), nn.PReLU(32)
-        self.pool1 = nn.MaxPool2d(3, 2, ceil_mode=True)
+        self.pool1 = MaxPool(3, 2)
         self.conv2, self.prelu2 = nn.Conv2d(32, 64, 3), nn.PReLU(64)
-        self.pool2 = nn.MaxPool2d(3, 2, ceil_mode=True)
+        self.pool2 = MaxPool(3, 2)
         self.conv3, self.prelu3 = nn.Conv2d(64, 64, 3), nn.PReLU(64)
-        self.pool3 = nn.MaxPool2d(2, 2, ceil_mode=True)
+        self.pool3 = MaxPool(2, 2)
         self.conv4, self.prelu4 = nn.Conv2d(64, 128, 2), nn.PReLU(128)
         self.dense5, self.prelu5 = nn.Linear(1152, 256), nn.PReLU(256)
         self.dense6_1 = nn.Linear(256, 2)
