@@ -31,10 +31,10 @@ import numpy as np
 import torch
 
 from facebench.align import open_faces, read_index
-from facebench.runtime import cpu_streams, one_thread_per_stream
 from facebench.io import read_json, rows_of, save_npz
 from facebench.models.checkpoint import load_model
 from facebench.models.inputs import to_model_input
+from facebench.runtime import cpu_streams, one_thread_per_stream
 
 EMBEDDINGS_VERSION = 1
 
