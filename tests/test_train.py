@@ -195,6 +195,15 @@ def test_nan_loss_stops_with_a_clear_error_and_keeps_the_last_good_state(tmp_pat
     assert not (tmp_path / "a/model.pt").exists()
 
 
+def test_nan_loss_before_the_first_checkpoint_says_no_state_was_saved(tmp_path, monkeypatch):
+    store, train_list = make_store(tmp_path)
+    real = loop.augment
+    monkeypatch.setattr(loop, "augment", lambda x, options, gen: real(x, options, gen) * float("nan"))
+    with pytest.raises(TrainingDiverged, match=r"step 0 .*no state was saved yet \(the first is at step 2\)"):
+        run(tmp_path, store, train_list, spec(steps=6))
+    assert not (tmp_path / "a/work/state.pt").exists()
+
+
 def test_fine_tuning_starts_from_the_init_model(tmp_path):
     store, train_list = make_store(tmp_path)
     run(tmp_path, store, train_list, spec(steps=3), tag="base")

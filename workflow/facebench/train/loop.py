@@ -211,7 +211,7 @@ def train_model(name: str, spec: dict, *, store_dir, train_list, model_out, log_
             scaler.load_state_dict(state["scaler"])
         start = int(state["step"])
     resumed_from = start
-    saved = [start if state is not None else "none"]  # the step the state on disk holds, for the NaN message
+    saved = [start if state is not None else None]  # the step the state on disk holds, for the NaN message
 
     def save(step):
         save_state(state_path, digest=digest, step=step, model=model, head=head, optimizer=optimizer, scaler=scaler)
@@ -240,9 +240,10 @@ def train_model(name: str, spec: dict, *, store_dir, train_list, model_out, log_
                 emb = model(x)
             out = head(emb.float(), y)
             if not torch.isfinite(out.loss):
+                kept = (f"the last good state (step {saved[0]}) is kept in {state_path}" if saved[0] is not None
+                         else f"no state was saved yet (the first is at step {opts['checkpoint_every']})")
                 raise TrainingDiverged(
-                    f"models.{name}: the loss is {out.loss.item()} at step {step} (epoch {epoch}); the last good "
-                    f"state (step {saved[0]}) is kept in {state_path}. Lower "
+                    f"models.{name}: the loss is {out.loss.item()} at step {step} (epoch {epoch}); {kept}. Lower "
                     f"models.{name}.train.lr or add warmup_steps.")
             optimizer.zero_grad(set_to_none=True)
             if scaler is not None:

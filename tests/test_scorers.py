@@ -1,0 +1,103 @@
+"""Verification scorers: each separates same from different people on synthetic identities, learned ones are fitted
+only on identities outside the scored fold, and Joint Bayesian's EM recovers the covariances it was sampled from."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from facebench.evaluate import scorers
+from sklearn.metrics import roc_auc_score
+
+
+def identities(n_ids=40, per_id=6, dim=16, spread=0.35, seed=0):
+    """Unit-ish embeddings: an identity centre plus within-person noise."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(n_ids, dim))
+    ids = np.repeat(np.arange(n_ids), per_id)
+    feats = centres[ids] + spread * rng.normal(size=(len(ids), dim))
+    return feats, np.array([f"p{i:03d}" for i in ids])
+
+
+def test_training_pairs_are_balanced_and_correctly_labelled():
+    _, ids = identities()
+    i, j, same = scorers.training_pairs(ids, 200, np.random.default_rng(1))
+    assert same.sum() == (~same).sum() == 200
+    assert np.all((ids[i] == ids[j]) == same) and np.all(i[same] != j[same])
+
+
+def test_training_pairs_need_an_identity_with_two_images():
+    with pytest.raises(ValueError, match="two or more images"):
+        scorers.training_pairs(np.array(["a", "b", "c"]), 10, np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("name", scorers.SCORERS)
+def test_every_scorer_separates_same_from_different(name):
+    feats, ids = identities()
+    train = np.char.compare_chararrays(ids, "p020", "<", True)
+    rng = np.random.default_rng(3)
+    s = scorers.build(name).fit(feats[train], ids[train], rng)
+    i, j, same = scorers.training_pairs(ids[~train], 300, rng)
+    test = np.flatnonzero(~train)
+    auc = roc_auc_score(same, s.score(feats[test][i], feats[test][j]))
+    assert auc > 0.9, f"{name}: AUC {auc:.3f} on separable identities"
+
+
+def test_euclidean_on_unit_features_ranks_pairs_as_cosine_does():
+    feats, _ = identities()
+    a, b = feats[:50], feats[50:100]
+    c, e = scorers.build("cosine").score(a, b), scorers.build("euclidean").score(a, b)
+    assert np.array_equal(np.argsort(c), np.argsort(e))
+
+
+def test_unknown_scorer_is_named():
+    with pytest.raises(ValueError, match="unknown scorer 'l3'"):
+        scorers.build("l3")
+
+
+def test_joint_bayesian_em_recovers_the_generating_covariances():
+    rng = np.random.default_rng(0)
+    d, n_ids, per_id = 4, 3000, 5
+    s_mu, s_eps = np.diag([4.0, 2.0, 1.0, 0.5]), np.diag([0.5, 0.5, 1.0, 0.25])
+    mu = rng.multivariate_normal(np.zeros(d), s_mu, n_ids)
+    codes = np.repeat(np.arange(n_ids), per_id)
+    x = mu[codes] + rng.multivariate_normal(np.zeros(d), s_eps, len(codes))
+    est_mu, est_eps, _ = scorers._joint_bayesian_em(x - x.mean(0), codes, 100, 1e-8)
+    assert np.allclose(est_mu, s_mu, atol=0.25) and np.allclose(est_eps, s_eps, atol=0.05)
+
+
+def test_joint_bayesian_ratio_prefers_the_same_person():
+    """The log-likelihood ratio is higher for two draws of one identity than for two identities (on average)."""
+    feats, ids = identities(n_ids=60, dim=12)
+    jb = scorers.build("joint-bayesian").fit(feats, ids, np.random.default_rng(0))
+    same = jb.score(feats[0::6], feats[1::6])
+    diff = jb.score(feats[0::6], np.roll(feats[1::6], 1, axis=0))
+    assert same.mean() > diff.mean() and np.mean(same > np.median(diff)) > 0.9
+
+
+def test_fold_scores_never_fit_on_an_identity_of_the_scored_fold(monkeypatch):
+    feats, ids = identities(n_ids=30, per_id=4)
+    # 3 folds of pairs, each over its own 10 identities
+    i1 = np.arange(0, 120, 2)
+    i2 = i1 + 1
+    folds = (np.arange(len(i1)) * 3) // len(i1)
+    seen = []
+    real_fit = scorers.WeightedL1.fit
+
+    def spy(self, f, fit_ids, rng, n_pairs=20000):
+        seen.append(set(fit_ids))
+        return real_fit(self, f, fit_ids, rng, n_pairs)
+
+    monkeypatch.setattr(scorers.WeightedL1, "fit", spy)
+    scores, records = scorers.fold_scores(feats, ids, i1, i2, folds, "weighted-l1", seed=0)
+    assert len(seen) == 3 and len(records) == 3 and np.isfinite(scores).all()
+    for fold, fitted in enumerate(seen):
+        scored = set(ids[i1[folds == fold]]) | set(ids[i2[folds == fold]])
+        assert fitted and not fitted & scored
+        assert records[fold]["held_out_identities"] == len(scored)
+
+
+def test_fold_scores_are_reproducible_for_a_seed():
+    feats, ids = identities(n_ids=30, per_id=4)
+    i1, folds = np.arange(0, 120, 2), np.repeat([0, 1, 2], 20)
+    a, _ = scorers.fold_scores(feats, ids, i1, i1 + 1, folds, "chi2-svm", seed=5)
+    b, _ = scorers.fold_scores(feats, ids, i1, i1 + 1, folds, "chi2-svm", seed=5)
+    assert np.array_equal(a, b)

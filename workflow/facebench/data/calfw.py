@@ -1,0 +1,79 @@
+"""Cross-Age LFW (CALFW): the pair list, image identities and the provided 5-point landmarks.
+
+Format facts (CALFW's release): images are flat ``<Name>_<NNNN>.jpg`` files (the aligned 112x112 set or the 250x250
+frames); ``pairs_CALFW.txt`` has 12,000 lines ``image label``, two consecutive lines per pair, 6,000 pairs; a
+non-zero label means the pair is the same person (the label is then an identity number shared by the two lines), 0
+means different people; pairs 0-2999 are same-person and 3000-5999 different-person. The 5-point landmarks of image
+``X.jpg`` are in ``<landmarks>/X_5loc_attri.txt``: five lines ``x y`` (left eye, right eye, nose, mouth left, mouth
+right) in the image's own pixels.
+
+The folds are rebuilt: a contiguous split of the file order would put only same-person pairs in folds 0-4, so each of
+the 10 folds takes 300 same and 300 different pairs (protocols.balanced_folds).
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+from facebench.data.lfw import Pair
+from facebench.landmarks import OK, Landmarks
+
+_NAME = re.compile(r"^(?P<identity>.+)_(?P<index>\d{4})\.(jpg|jpeg|png)$", re.IGNORECASE)
+
+
+def identity(path: str) -> str:
+    """The person of a CALFW image name: the name without its _NNNN suffix (``Aaron_Eckhart_0001.jpg``)."""
+    m = _NAME.match(Path(path).name)
+    if not m:
+        raise ValueError(f"{path}: not a CALFW image name '<Name>_<NNNN>.jpg'")
+    return m.group("identity")
+
+
+def read_pairs(path: str | Path, n_folds: int = 10) -> list[Pair]:
+    """The 6,000 pairs (or any even number of lines) of a CALFW pairs file, with balanced folds."""
+    from facebench.data.protocols import balanced_folds
+
+    path = Path(path)
+    rows = []
+    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        f = line.split()
+        if len(f) != 2:
+            raise ValueError(f"{path}: line {lineno}: expected 'image label', found {len(f)} field(s)")
+        try:
+            label = int(f[1])
+        except ValueError:
+            raise ValueError(f"{path}: line {lineno}: label {f[1]!r} is not an integer") from None
+        rows.append((lineno, f[0], label))
+    if not rows or len(rows) % 2:
+        raise ValueError(f"{path}: {len(rows)} non-empty lines; a CALFW pairs file has two lines per pair")
+    pairs, labels = [], []
+    for (l1, a, y1), (l2, b, y2) in zip(rows[0::2], rows[1::2]):
+        if (y1 != 0) != (y2 != 0) or (y1 != 0 and y1 != y2):
+            raise ValueError(f"{path}: lines {l1}-{l2}: the two lines of a pair disagree ({y1} vs {y2})")
+        labels.append(int(y1 != 0))
+        pairs.append((a, b, l1))
+    folds = balanced_folds(labels, n_folds)
+    return [Pair(fold, a, b, y, line) for fold, (a, b, line), y in zip(folds, pairs, labels)]
+
+
+def read_landmarks(folder: str | Path, images: list[str]) -> tuple[dict[str, Landmarks], dict[str, str]]:
+    """The provided landmarks of each image, and why any image has none: an image without a readable file is
+    flagged ``missing`` (the align step then falls back to a centre crop and counts it), never dropped."""
+    folder = Path(folder)
+    out, reasons = {}, {}
+    for name in images:
+        path = folder / f"{Path(name).stem}_5loc_attri.txt"
+        try:
+            values = [ln.split() for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
+            points = np.array([[float(v[0]), float(v[1])] for v in values[:5]], dtype=np.float64)
+            if points.shape != (5, 2) or not np.isfinite(points).all():
+                raise ValueError(f"expected five lines 'x y', found {len(values)}")
+            out[name] = Landmarks(points, OK)
+        except (OSError, ValueError, IndexError) as err:
+            out[name] = Landmarks(np.full((5, 2), np.nan), "missing")
+            reasons[name] = f"{path}: {err}"
+    return out, reasons

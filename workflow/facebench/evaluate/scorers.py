@@ -1,0 +1,255 @@
+"""Verification scorers of the survey seed (002) beside cosine similarity, each fitted on training identities only.
+
+A scorer maps two embeddings to a number that is higher for the same person, so every scorer's output goes through
+the same score file and the same k-fold metrics as cosine. The learned ones:
+
+- ``chi2-svm``: DeepFace's weighted chi-squared distance: sum_i w_i (u1_i - u2_i)^2 / (u1_i + u2_i), the weights
+  learned by a linear SVM (scikit-learn) on same/different training pairs. DeepFace's features were non-negative
+  (ReLU) and divided by their training maximum; ours can be negative, so each dimension is min-max scaled to [0, 1]
+  on the training features (test values clipped to that range).
+- ``weighted-l1``: DeepFace's learned weighted L1: logistic regression (scikit-learn) on |f1 - f2| of L2-normalised
+  features.
+- ``joint-bayesian``: Chen et al., ECCV 2012: x = mu + eps with mu ~ N(0, S_mu) (identity) and eps ~ N(0, S_eps)
+  (within-person), both covariances estimated by the paper's EM on training embeddings (centred, PCA-reduced), and
+  the log-likelihood ratio r = x1'A x1 + x2'A x2 - 2 x1'G x2 as the score.
+
+``fold_scores`` fits one scorer per fold on the images of every identity that does not appear in that fold's pairs,
+so no test identity, let alone a test pair, is ever seen in fitting.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+SCORERS = ("cosine", "euclidean", "chi2-svm", "weighted-l1", "joint-bayesian")
+LEARNED = ("chi2-svm", "weighted-l1", "joint-bayesian")
+
+
+def _unit(f: np.ndarray) -> np.ndarray:
+    f = np.asarray(f, dtype=np.float64)
+    return f / (np.linalg.norm(f, axis=1, keepdims=True) + 1e-12)
+
+
+def training_pairs(identities, n_pairs: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Up to ``n_pairs`` same-person and as many different-person index pairs (i, j, same) from labelled images.
+
+    Same-person pairs are drawn uniformly from all of them (every one when there are fewer), different-person pairs
+    uniformly from random image pairs of distinct identities."""
+    ids = np.asarray(identities)
+    _, codes = np.unique(ids, return_inverse=True)
+    order = np.argsort(codes, kind="stable")
+    bounds = np.flatnonzero(np.diff(codes[order])) + 1
+    groups = [g for g in np.split(order, bounds) if len(g) >= 2]
+    if not groups:
+        raise ValueError("fitting a scorer needs at least one identity with two or more images")
+    same = np.concatenate([np.column_stack([g[a], g[b]]) for g in groups for a, b in [np.triu_indices(len(g), 1)]])
+    if len(same) > n_pairs:
+        same = same[rng.choice(len(same), n_pairs, replace=False)]
+    k = len(same)
+    diff = np.zeros((0, 2), dtype=np.int64)
+    while len(diff) < k:  # rejection sampling: a random image pair is almost always two people
+        cand = rng.integers(0, len(ids), size=(2 * (k - len(diff)) + 8, 2))
+        cand = cand[codes[cand[:, 0]] != codes[cand[:, 1]]]
+        diff = np.concatenate([diff, cand])[:k]
+    pairs = np.concatenate([same, diff])
+    label = np.concatenate([np.ones(k, bool), np.zeros(k, bool)])
+    return pairs[:, 0], pairs[:, 1], label
+
+
+class Scorer:
+    name = ""
+    learned = False
+
+    def fit(self, features: np.ndarray, identities, rng: np.random.Generator, n_pairs: int = 20000) -> Scorer:
+        return self
+
+    def score(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+
+class Cosine(Scorer):
+    name = "cosine"
+
+    def score(self, a, b):
+        return np.einsum("ij,ij->i", _unit(a), _unit(b))
+
+
+class Euclidean(Scorer):
+    """Minus the distance between L2-normalised features (a monotone map of cosine: same ranking, same AUC)."""
+
+    name = "euclidean"
+
+    def score(self, a, b):
+        return -np.linalg.norm(_unit(a) - _unit(b), axis=1)
+
+
+class _PairClassifier(Scorer):
+    """A linear classifier on a per-pair feature vector; the score is its signed distance to the boundary."""
+
+    learned = True
+
+    def pair_vector(self, a, b):
+        raise NotImplementedError
+
+    def prepare(self, features):
+        """Fit any per-dimension transform on the training features."""
+
+    def make_model(self, seed: int):
+        raise NotImplementedError
+
+    def fit(self, features, identities, rng, n_pairs=20000):
+        self.prepare(features)
+        i, j, same = training_pairs(identities, n_pairs, rng)
+        self.model = self.make_model(int(rng.integers(2**31 - 1)))
+        self.model.fit(self.pair_vector(features[i], features[j]), same)
+        self.n_train_pairs = int(len(same))
+        return self
+
+    def score(self, a, b):
+        return self.model.decision_function(self.pair_vector(a, b))
+
+
+class Chi2Svm(_PairClassifier):
+    name = "chi2-svm"
+
+    def prepare(self, features):
+        self.lo, self.hi = features.min(axis=0), features.max(axis=0)
+
+    def pair_vector(self, a, b):
+        span = np.where(self.hi > self.lo, self.hi - self.lo, 1.0)
+        u, v = (np.clip((x - self.lo) / span, 0.0, 1.0) for x in (a, b))
+        return (u - v) ** 2 / (u + v + 1e-6)
+
+    def make_model(self, seed):
+        from sklearn.svm import LinearSVC
+
+        # positive weights are what DeepFace's formula means, but an unconstrained linear SVM is what it trained
+        return LinearSVC(C=1.0, class_weight="balanced", max_iter=20000, random_state=seed)
+
+
+class WeightedL1(_PairClassifier):
+    name = "weighted-l1"
+
+    def pair_vector(self, a, b):
+        return np.abs(_unit(a) - _unit(b))
+
+    def make_model(self, seed):
+        from sklearn.linear_model import LogisticRegression
+
+        return LogisticRegression(C=1.0, class_weight="balanced", max_iter=2000, random_state=seed)
+
+
+class JointBayesian(Scorer):
+    """Joint Bayesian face verification; ``dims`` PCA components (fitted on the training features) feed the EM."""
+
+    name = "joint-bayesian"
+    learned = True
+
+    def __init__(self, dims: int = 128, iterations: int = 50, tol: float = 1e-6):
+        self.dims, self.iterations, self.tol = dims, iterations, tol
+
+    def _project(self, f):
+        return (np.asarray(f, np.float64) - self.mean) @ self.basis
+
+    def fit(self, features, identities, rng, n_pairs=20000):
+        f = _unit(features)
+        ids = np.asarray(identities)
+        _, codes = np.unique(ids, return_inverse=True)
+        keep = np.bincount(codes)[codes] >= 2  # within-person scatter needs two images of a person
+        if not keep.any():
+            raise ValueError("Joint Bayesian needs identities with two or more images")
+        f, codes = f[keep], np.unique(codes[keep], return_inverse=True)[1]
+        self.mean = f.mean(axis=0)
+        centred = f - self.mean
+        dims = int(min(self.dims, centred.shape[1], len(np.unique(codes)) - 1, len(f) - 1))
+        if dims < 1:
+            raise ValueError("Joint Bayesian needs at least two identities")
+        _, _, vt = np.linalg.svd(centred, full_matrices=False)
+        self.basis = vt[:dims].T
+        x = centred @ self.basis
+        self.s_mu, self.s_eps, self.iterations_run = _joint_bayesian_em(x, codes, self.iterations, self.tol)
+        self.A, self.G = _joint_bayesian_ratio(self.s_mu, self.s_eps)
+        return self
+
+    def score(self, a, b):
+        x1, x2 = self._project(_unit(a)), self._project(_unit(b))
+        return (np.einsum("ij,jk,ik->i", x1, self.A, x1) + np.einsum("ij,jk,ik->i", x2, self.A, x2)
+                - 2 * np.einsum("ij,jk,ik->i", x1, self.G, x2))
+
+
+def _joint_bayesian_em(x: np.ndarray, codes: np.ndarray, iterations: int, tol: float):
+    """S_mu and S_eps by EM for x = mu + eps (Chen et al. 2012's E-step, in closed form per class size m).
+
+    The M-step adds the posterior covariance of mu (the same for eps, as eps = x - mu) to the outer products of the
+    posterior means: the paper's M-step leaves it out, which shrinks S_eps by (m-1)/m (a fifth with 5 images per
+    person, seen in tests/test_scorers.py); with it this is the exact EM of the model's likelihood."""
+    d = x.shape[1]
+    n_cls = int(codes.max()) + 1
+    sums = np.zeros((n_cls, d))
+    np.add.at(sums, codes, x)
+    counts = np.bincount(codes, minlength=n_cls)
+    means = sums / counts[:, None]
+    ridge = 1e-6 * np.eye(d)
+    s_mu = np.cov(means, rowvar=False, bias=True).reshape(d, d) + ridge
+    s_eps = np.cov(x - means[codes], rowvar=False, bias=True).reshape(d, d) + ridge
+    done = 0
+    for done in range(1, iterations + 1):
+        f_inv = np.linalg.inv(s_eps)
+        mu = np.empty((n_cls, d))
+        post_mu = np.zeros((d, d))  # sum over classes of Cov(mu | x)
+        post_eps = np.zeros((d, d))  # sum over images of Cov(eps | x) = m Cov(mu | x) per class
+        for m in np.unique(counts):
+            cls = np.flatnonzero(counts == m)
+            g = -np.linalg.solve(m * s_mu + s_eps, s_mu @ f_inv)
+            mu[cls] = sums[cls] @ (s_mu @ (f_inv + m * g)).T
+            cov = np.linalg.inv(np.linalg.inv(s_mu) + m * f_inv)
+            post_mu += len(cls) * cov
+            post_eps += len(cls) * m * cov
+        eps = x - mu[codes]
+        new_mu = (mu.T @ mu + post_mu) / n_cls + ridge
+        new_eps = (eps.T @ eps + post_eps) / len(x) + ridge
+        change = max(np.abs(new_mu - s_mu).max() / (np.abs(s_mu).max() + 1e-12),
+                     np.abs(new_eps - s_eps).max() / (np.abs(s_eps).max() + 1e-12))
+        s_mu, s_eps = (new_mu + new_mu.T) / 2, (new_eps + new_eps.T) / 2
+        if change < tol:
+            break
+    return s_mu, s_eps, done
+
+
+def _joint_bayesian_ratio(s_mu: np.ndarray, s_eps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A and G of the log-likelihood ratio, from the inverse of the joint covariance of a same-person pair."""
+    d = len(s_mu)
+    joint = np.block([[s_mu + s_eps, s_mu], [s_mu, s_mu + s_eps]])
+    inv = np.linalg.inv(joint)
+    f_plus_g, g = inv[:d, :d], inv[:d, d:]
+    a = np.linalg.inv(s_mu + s_eps) - f_plus_g
+    return a, g
+
+
+def build(name: str) -> Scorer:
+    classes = {c.name: c for c in (Cosine, Euclidean, Chi2Svm, WeightedL1, JointBayesian)}
+    if name not in classes:
+        raise ValueError(f"unknown scorer {name!r}; known: {', '.join(SCORERS)}")
+    return classes[name]()
+
+
+def fold_scores(features: np.ndarray, identities, i1: np.ndarray, i2: np.ndarray, folds: np.ndarray, scorer: str,
+                seed: int = 0, n_pairs: int = 20000) -> tuple[np.ndarray, list[dict]]:
+    """Score pairs (rows i1, i2 of ``features``) fold by fold, a learned scorer fitted for each fold on the images of
+    the identities absent from that fold's pairs. Returns the scores and one record per fold (what it was fitted on).
+    """
+    ids = np.asarray(identities)
+    scores = np.empty(len(i1), dtype=np.float64)
+    records = []
+    for fold in np.unique(folds):
+        sel = folds == fold
+        if not build(scorer).learned:
+            scores[sel] = build(scorer).score(features[i1[sel]], features[i2[sel]])
+            continue
+        held_out = np.isin(ids, np.unique(np.concatenate([ids[i1[sel]], ids[i2[sel]]])))
+        rng = np.random.default_rng([seed, int(fold)])
+        s = build(scorer).fit(features[~held_out], ids[~held_out], rng, n_pairs)
+        scores[sel] = s.score(features[i1[sel]], features[i2[sel]])
+        records.append({"fold": int(fold), "train_images": int((~held_out).sum()),
+                        "train_identities": int(len(np.unique(ids[~held_out]))),
+                        "held_out_identities": int(len(np.unique(ids[held_out])))})
+    return scores, records
