@@ -192,7 +192,8 @@ def _joint_bayesian_em(x: np.ndarray, codes: np.ndarray, iterations: int, tol: f
     s_mu = np.cov(means, rowvar=False, bias=True).reshape(d, d) + ridge
     s_eps = np.cov(x - means[codes], rowvar=False, bias=True).reshape(d, d) + ridge
     done = 0
-    for done in range(1, iterations + 1):
+    while done < iterations:
+        done += 1
         f_inv = np.linalg.inv(s_eps)
         mu = np.empty((n_cls, d))
         post_mu = np.zeros((d, d))  # sum over classes of Cov(mu | x)
