@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-
-def _unit(f: np.ndarray) -> np.ndarray:
-    f = np.asarray(f, np.float64)
-    return f / (np.linalg.norm(f, axis=1, keepdims=True) + 1e-12)
+from facebench.evaluate.scores import unit_rows
 
 
 def _scores(identities, labels) -> dict:
@@ -29,7 +26,7 @@ def cluster_embeddings(features: np.ndarray, identities, *, threshold: float, se
     from sklearn.cluster import AgglomerativeClustering, KMeans
     from sklearn.metrics import silhouette_score
 
-    f = _unit(features)
+    f = unit_rows(features)
     ids = np.asarray(identities)
     n_ids = len(np.unique(ids))
     out = {"images": int(len(f)), "identities": int(n_ids), "seed": seed, "threshold": float(threshold)}

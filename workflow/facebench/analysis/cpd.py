@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from facebench.evaluate.scores import unit_rows
+
 
 def cosine_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    a = a / (np.linalg.norm(a, axis=1, keepdims=True) + 1e-12)
-    b = b / (np.linalg.norm(b, axis=1, keepdims=True) + 1e-12)
-    return 1.0 - np.einsum("ij,ij->i", a, b)
+    return 1.0 - np.einsum("ij,ij->i", unit_rows(a), unit_rows(b))
 
 
 def register(source: np.ndarray, target: np.ndarray, kind: str, max_iterations: int = 100,

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from facebench.data.lfw import Pair
+from facebench.data.protocols import balanced_folds
 from facebench.landmarks import OK, Landmarks
 
 _NAME = re.compile(r"^(?P<identity>.+)_(?P<index>\d{4})\.(jpg|jpeg|png)$", re.IGNORECASE)
@@ -33,8 +34,6 @@ def identity(path: str) -> str:
 
 def read_pairs(path: str | Path, n_folds: int = 10) -> list[Pair]:
     """The 6,000 pairs (or any even number of lines) of a CALFW pairs file, with balanced folds."""
-    from facebench.data.protocols import balanced_folds
-
     path = Path(path)
     rows = []
     for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):

@@ -66,7 +66,7 @@ def _landmark_chunk(root: Path, chunk: list[str], detector: MTCNN):
     return out, counts, notes
 
 
-def landmark_images(images_root: str | Path, names: list[str], detector: MTCNN, batch_size: int = 64,
+def landmark_images(images_root: str | Path, names: list[str], detector: MTCNN, batch_size: int = 32,
                     threads: int = 1) -> tuple[dict[str, Landmarks], dict]:
     """Landmarks for every name (in order), and a summary with counts and the non-ok images with their reasons.
 

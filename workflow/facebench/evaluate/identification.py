@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-
-def _normalise(f: np.ndarray) -> np.ndarray:
-    f = f.astype(np.float32)
-    return f / (np.linalg.norm(f, axis=1, keepdims=True) + 1e-12)
+from facebench.evaluate.scores import unit_rows
 
 
 def rank_n(features: np.ndarray, identities, ranks=(1, 5), block: int = 1024) -> dict:
@@ -21,7 +18,7 @@ def rank_n(features: np.ndarray, identities, ranks=(1, 5), block: int = 1024) ->
     counts = np.bincount(codes)
     if np.any(counts[codes] < 2):
         raise ValueError("every identity needs at least two images for closed-set rank-N (a probe needs a match)")
-    f = _normalise(features)
+    f = unit_rows(features, np.float32)
     n = len(f)
     max_rank = max(ranks)
     hit_rank = np.empty(n, dtype=np.int64)

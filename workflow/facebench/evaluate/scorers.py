@@ -20,13 +20,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from facebench.evaluate.scores import cosine, unit_rows
+
 SCORERS = ("cosine", "euclidean", "chi2-svm", "weighted-l1", "joint-bayesian")
 LEARNED = ("chi2-svm", "weighted-l1", "joint-bayesian")
-
-
-def _unit(f: np.ndarray) -> np.ndarray:
-    f = np.asarray(f, dtype=np.float64)
-    return f / (np.linalg.norm(f, axis=1, keepdims=True) + 1e-12)
 
 
 def training_pairs(identities, n_pairs: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -67,10 +64,12 @@ class Scorer:
 
 
 class Cosine(Scorer):
+    """The pipeline's own cosine (scores.cosine), so this row equals the main verification table's."""
+
     name = "cosine"
 
     def score(self, a, b):
-        return np.einsum("ij,ij->i", _unit(a), _unit(b))
+        return cosine(a, b)
 
 
 class Euclidean(Scorer):
@@ -79,7 +78,7 @@ class Euclidean(Scorer):
     name = "euclidean"
 
     def score(self, a, b):
-        return -np.linalg.norm(_unit(a) - _unit(b), axis=1)
+        return -np.linalg.norm(unit_rows(a) - unit_rows(b), axis=1)
 
 
 class _PairClassifier(Scorer):
@@ -130,7 +129,7 @@ class WeightedL1(_PairClassifier):
     name = "weighted-l1"
 
     def pair_vector(self, a, b):
-        return np.abs(_unit(a) - _unit(b))
+        return np.abs(unit_rows(a) - unit_rows(b))
 
     def make_model(self, seed):
         from sklearn.linear_model import LogisticRegression
@@ -151,7 +150,7 @@ class JointBayesian(Scorer):
         return (np.asarray(f, np.float64) - self.mean) @ self.basis
 
     def fit(self, features, identities, rng, n_pairs=20000):
-        f = _unit(features)
+        f = unit_rows(features)
         ids = np.asarray(identities)
         _, codes = np.unique(ids, return_inverse=True)
         keep = np.bincount(codes)[codes] >= 2  # within-person scatter needs two images of a person
@@ -171,7 +170,7 @@ class JointBayesian(Scorer):
         return self
 
     def score(self, a, b):
-        x1, x2 = self._project(_unit(a)), self._project(_unit(b))
+        x1, x2 = self._project(unit_rows(a)), self._project(unit_rows(b))
         return (np.einsum("ij,jk,ik->i", x1, self.A, x1) + np.einsum("ij,jk,ik->i", x2, self.A, x2)
                 - 2 * np.einsum("ij,jk,ik->i", x1, self.G, x2))
 
@@ -236,16 +235,16 @@ def build(name: str) -> Scorer:
 def fold_scores(features: np.ndarray, identities, i1: np.ndarray, i2: np.ndarray, folds: np.ndarray, scorer: str,
                 seed: int = 0, n_pairs: int = 20000) -> tuple[np.ndarray, list[dict]]:
     """Score pairs (rows i1, i2 of ``features``) fold by fold, a learned scorer fitted for each fold on the images of
-    the identities absent from that fold's pairs. Returns the scores and one record per fold (what it was fitted on).
+    the identities absent from that fold's pairs. Returns the scores and one record per fold (what it was fitted on);
+    a scorer that learns nothing scores every pair at once and has no records.
     """
     ids = np.asarray(identities)
+    if not build(scorer).learned:
+        return build(scorer).score(features[i1], features[i2]), []
     scores = np.empty(len(i1), dtype=np.float64)
     records = []
     for fold in np.unique(folds):
         sel = folds == fold
-        if not build(scorer).learned:
-            scores[sel] = build(scorer).score(features[i1[sel]], features[i2[sel]])
-            continue
         held_out = np.isin(ids, np.unique(np.concatenate([ids[i1[sel]], ids[i2[sel]]])))
         rng = np.random.default_rng([seed, int(fold)])
         s = build(scorer).fit(features[~held_out], ids[~held_out], rng, n_pairs)

@@ -25,6 +25,12 @@ def features(emb: dict[str, np.ndarray], mode: str) -> np.ndarray:
     raise ValueError(f"feature mode must be one of {FEATURE_MODES}, got {mode!r}")
 
 
+def unit_rows(f: np.ndarray, dtype=np.float64) -> np.ndarray:
+    """Each row scaled to unit L2 norm (an all-zero row stays zero)."""
+    f = np.asarray(f, dtype=dtype)
+    return f / (np.linalg.norm(f, axis=1, keepdims=True) + 1e-12)
+
+
 def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Row-wise cosine similarity as the seed computes it: a.b / (|a| |b| + 1e-5), here in float64."""
     a = a.astype(np.float64)
