@@ -95,6 +95,18 @@ def _experiment_rows(verif: dict, ranks: dict, profile: str) -> list[dict]:
     return rows
 
 
+HIGHER_IS_BETTER = {"accuracy", "auc", "rank1", "rank5"}
+LOWER_IS_BETTER = {"std", "eer"}
+
+
+def tone(metric: str, diff: float | None) -> str | None:
+    """``better`` / ``worse`` for a difference ours - published, or None where the metric has no good direction (a
+    threshold) or there is no difference to judge."""
+    if diff is None or diff == 0 or metric not in HIGHER_IS_BETTER | LOWER_IS_BETTER:
+        return None
+    return "better" if (diff > 0) == (metric in HIGHER_IS_BETTER) else "worse"
+
+
 def _seed_tables(published: dict, verif: dict, profile: str) -> list[dict]:
     tables = []
     for t in published["tables"]:
@@ -110,8 +122,9 @@ def _seed_tables(published: dict, verif: dict, profile: str) -> list[dict]:
             for metric in t["metrics"]:
                 pub = r["published"].get(metric)
                 ours = None if m is None else m[metric]
-                cells.append({"metric": metric, "published": pub, "ours": ours,
-                              "diff": None if (pub is None or ours is None) else ours - pub})
+                diff = None if (pub is None or ours is None) else ours - pub
+                cells.append({"metric": metric, "published": pub, "ours": ours, "diff": diff,
+                              "tone": tone(metric, diff)})
             rows.append({"method": r["method"], "cells": cells, "run": m is not None,
                          "protocol": _protocol_label(m, profile) if m else "not run in this profile",
                          "file": m["_path"] if m else None})
