@@ -93,6 +93,27 @@ def test_stem_conv_is_the_conv_that_sees_the_image(name):
     assert model.stem_conv is first[0]
 
 
+@pytest.mark.parametrize(("name", "options"), [(n, {}) for n in models.names()] + [("sphere20", {"batch_norm": True})])
+def test_output_layer_is_the_tail_that_makes_the_embedding(name, options):
+    """`output_layer` (what fine-tuning with `trainable: output` trains) is the network's last layers: its parameters
+    are a proper tail of the model's, its last module's output is the embedding, and it includes the final BN."""
+    model = small(name, **options).eval()
+    layers = list(model.output_layer)
+    assert layers and all(any(m is sub for sub in model.modules()) for m in layers)
+    tail = [p for m in layers for p in m.parameters()]
+    params = list(model.parameters())
+    assert 0 < len(tail) < len(params) and all(a is b for a, b in zip(tail, params[-len(tail):]))
+    seen = []
+    hook = layers[-1].register_forward_hook(lambda mod, inp, out: seen.append(out))
+    with torch.no_grad():
+        out = model(torch.randn(2, 3, *input_size(model)))
+    hook.remove()
+    assert torch.equal(seen[0].flatten(1), out)
+    bns = [m for m in model.modules() if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d))]
+    if bns:
+        assert any(bns[-1] is m for m in layers)
+
+
 @pytest.mark.parametrize("name, bad", [
     ("sphere20", (100, 96)), ("sphere20", (8, 8)), ("sphere20", (112,)), ("sphere20", (112.5, 96)),
     ("iresnet", (112, 100)), ("iresnet", (0, 112)),

@@ -79,8 +79,50 @@ def test_defaults_are_filled(smoke):
                                                                                       r".input_size: \[64, 64\] "
                                                                                       r"disagrees"),
     (lambda c: c["models"]["softmax"].update(weights={"path": "x.pth"}), r"models.softmax: .*valid under each of"),
+    (lambda c: c["alignments"]["provided-lr16"].pop("size"), r"alignments.provided-lr16.size: method 'degrade' "
+                                                              r"needs a size"),
+    (lambda c: c["alignments"]["provided-lr16"].update(source="lr"), r"alignments.provided-lr16.source: 'lr' must "
+                                                                     r"name an alignment"),
+    (lambda c: c["alignments"].update(lr2={"method": "degrade", "source": "provided-lr16", "size": 8}),
+     r"alignments.lr2.source: 'provided-lr16' must name an alignment by landmarks or centre crop"),
+    (lambda c: c.setdefault("analysis", {}).update(scorers=["cosine", "svm"]), r"analysis.scorers.1: 'svm' is not "
+                                                                               r"one of"),
 ])
 def test_bad_config_names_the_key(smoke, edit, match):
+    cfg = copy.deepcopy(smoke)
+    edit(cfg)
+    with pytest.raises(ConfigError, match=match):
+        validate_config(cfg, SCHEMA)
+
+
+def fine_tuned(c, **train):
+    """A model fine-tuned from smoke's softmax model."""
+    c["models"]["ft"] = copy.deepcopy(c["models"]["softmax"])
+    c["models"]["ft"]["train"].update(init="softmax", **train)
+    return c
+
+
+def test_fine_tuning_and_validation_keys_are_accepted(smoke):
+    validate_config(fine_tuned(smoke, trainable="output", loss="siamese",
+                               validate={"dataset": "lfw", "protocol": "view2", "alignment": "provided"}), SCHEMA)
+
+
+@pytest.mark.parametrize("edit,match", [
+    (lambda c: fine_tuned(c, trainable="body"), r"models.ft.train.trainable: 'body' is not one of"),
+    (lambda c: c["models"]["softmax"]["train"].update(trainable="head"), r"models.softmax.train.trainable: 'head' "
+                                                                          r"freezes the backbone, which needs"),
+    (lambda c: fine_tuned(c, validate={"dataset": "lfw", "protocol": "view9", "alignment": "provided"}),
+     r"models.ft.train.validate.protocol: 'view9' is not a key of datasets.lfw.verification"),
+    (lambda c: fine_tuned(c, validate={"dataset": "casia", "protocol": "view2", "alignment": "provided"}),
+     r"models.ft.train.validate.dataset: 'casia' is not a key of datasets"),
+    (lambda c: fine_tuned(c, validate={"dataset": "lfw", "protocol": "view2", "alignment": "dlib"}),
+     r"models.ft.train.validate.alignment: 'dlib' is not a key of alignments"),
+    (lambda c: fine_tuned(c, validate={"dataset": "lfw", "protocol": "view2"}),
+     r"models.ft.train.validate: 'alignment' is a required property"),
+    (lambda c: fine_tuned(c, loss="siamese", loss_args={"classifier": "triplet"}),
+     r"models.ft.train.loss_args: loss 'siamese': option classifier must be a classifying loss"),
+])
+def test_bad_fine_tuning_names_the_key(smoke, edit, match):
     cfg = copy.deepcopy(smoke)
     edit(cfg)
     with pytest.raises(ConfigError, match=match):

@@ -83,3 +83,23 @@ def test_real_view1_and_people_files():
     test = {n for n, _ in lfw.read_people(LFW / "peopleDevTest.txt")[0]}
     assert len(train) == 4038 and len(test) == 1711 and not train & test
     assert len(lfw.read_people(LFW / "people.txt")) == 10
+
+
+def test_fetch_dataset_of_format_lfw_copies_its_files_and_landmark_table(tmp_path):
+    from facebench.data.fetch import fetch_dataset
+    from facebench.io import sha256_file
+
+    for name in ("A/A_0001.jpg", "A/A_0002.jpg", "B/B_0001.jpg"):
+        (tmp_path / "img" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "img" / name).write_bytes(name.encode())
+    pairs = write(tmp_path / "pairs.txt", "1\t1\nA\t1\t2\nA\t1\tB\t1\n")
+    table = write(tmp_path / "lm.txt", "A/A_0001.jpg\t1\t2\t3\t4\t5\t6\t7\t8\t9\t10\n")
+    spec = {"images": {"path": str(tmp_path / "img")}, "files": {"pairs": {"path": str(pairs)}},
+            "landmarks": {"provided": {"path": str(table), "sha256": sha256_file(table)}}}
+    m = fetch_dataset("tiny", spec, tmp_path / "out")
+    assert m["format"] == "lfw" and m["n_images"] == 3
+    assert m["files"]["landmarks-provided"]["path"] == (tmp_path / "out/files/landmarks-provided.txt").as_posix()
+    assert m["files"]["landmarks-provided"]["sha256"] == sha256_file(table)
+    summary = protocols.write_pairs_protocol(m["files"]["pairs"]["path"], {"pairs": "pairs"},
+                                             {"A/A_0001.jpg", "A/A_0002.jpg", "B/B_0001.jpg"}, tmp_path / "p.tsv")
+    assert summary["pairs"] == 2 and summary["format"] == "lfw"

@@ -19,6 +19,7 @@ EXPECTED = {  # name -> (classifies, needs_pairs)
     "softmax": (True, False), "norm-softmax": (True, False), "sphereface": (True, False), "lsoftmax": (True, False),
     "cosface": (True, False), "arcface": (True, False), "center": (True, False),
     "softmax-contrastive": (True, True), "contrastive": (False, True), "triplet": (False, True),
+    "siamese": (True, True),
 }
 CLASSIFYING = [n for n, (classifies, _) in EXPECTED.items() if classifies]
 
@@ -51,7 +52,7 @@ def test_registry_names_and_flags():
     for name, (classifies, needs_pairs) in EXPECTED.items():
         loss = build(name)
         assert (loss.classifies, loss.needs_pairs, loss.name) == (classifies, needs_pairs, name)
-        assert hasattr(loss, "weight") == classifies
+        assert hasattr(loss.classifying_head() or loss, "weight") == classifies
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
@@ -101,7 +102,7 @@ def test_degenerate_embeddings_stay_finite(name, case):
     elif case == "huge":
         x = x * 1e6
     elif loss.classifies:  # theta = 0 or pi exactly: the edges of acos and sqrt(1 - cos^2)
-        x = loss.weight.detach()[y] * (3.0 if case == "on-weight" else -3.0)
+        x = loss.classifying_head().weight.detach()[y] * (3.0 if case == "on-weight" else -3.0)
     x.requires_grad_()
     out = loss(x, y)
     assert torch.isfinite(out.loss)
@@ -414,14 +415,16 @@ def test_semi_hard_picks_the_closest_farther_negative():
 
 
 @pytest.mark.parametrize(("name", "options"), [("triplet", {}), ("triplet", {"mining": "semi-hard"}),
-                                               ("contrastive", {}), ("softmax-contrastive", {})])
+                                               ("contrastive", {}), ("softmax-contrastive", {}),
+                                               ("siamese", {})])
 @pytest.mark.parametrize("labels", [[0, 0, 0, 0], [0, 1, 2, 3], [2]])
 def test_metric_losses_without_pairs_give_zero_with_a_grad_fn(name, options, labels):
     y = torch.tensor(labels)
     x = torch.randn(len(y), D, requires_grad=True)
     out = build(name, **options)(x, y)
     assert torch.isfinite(out.loss) and out.loss.grad_fn is not None
-    metric = {"triplet": "triplet", "contrastive": "pull", "softmax-contrastive": "contrastive"}[name]
+    metric = {"triplet": "triplet", "contrastive": "pull", "softmax-contrastive": "contrastive",
+              "siamese": "contrastive"}[name]
     if name == "triplet" or len(y) == 1:
         assert out.parts[metric] == 0.0
     if name == "contrastive" and len(set(labels)) == len(labels):

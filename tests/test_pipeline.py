@@ -49,8 +49,8 @@ def test_the_dag_runs_to_a_report(smoke_run):
     assert "Table 1 of the SphereFace course report" in html
     assert html.count('<tr>\n      <td class="text">') >= 6  # seed-table rows, run or not
     manifest = json.loads((work / "report/manifest.json").read_text())
-    # the pretrained model: 3 alignments x 6 files; the 10 trained models: 1 alignment x 6 files
-    assert manifest["profile"] == "smoke" and len(manifest["inputs"]["metrics"]) == 18 + 10 * 6
+    # the pretrained model: 3 alignments x 6 files; the 11 trained models: 1 alignment x 6 files
+    assert manifest["profile"] == "smoke" and len(manifest["inputs"]["metrics"]) == 18 + 11 * 6
     assert "Landmarks: MTCNN against the provided points" in html
     assert len(manifest["inputs"]["figures"]) == 1
 
@@ -92,6 +92,30 @@ def test_every_registered_loss_trains_and_is_evaluated(smoke_run):
     assert "trained here on lfw (provided alignment)" in html  # trained rows say what they were trained on
     manifest = json.loads((work / "report/manifest.json").read_text())
     assert len(manifest["inputs"]["training"]) == 2 * len(trained) and len(manifest["inputs"]["tsne"]) == len(trained)
+
+
+def test_every_analysis_rule_runs_and_reaches_the_report(smoke_run):
+    work, cfg = smoke_run
+    evaluated = {e["model"] for e in yaml.safe_load(cfg.read_text())["evaluate"]}
+    manifest = json.loads((work / "report/manifest.json").read_text())
+    files = manifest["inputs"]["analysis"]
+    kinds = {kind: [f for f in files if f"/analysis/{kind}/" in f] for kind in
+             ("kernels", "scorers", "embedding-stats", "cpd")}
+    # every evaluated model, on its alignments as cut (the pretrained model has three; the degraded one has none)
+    assert len(kinds["kernels"]) == len(evaluated)
+    assert len(kinds["scorers"]) == len(kinds["embedding-stats"]) == len(evaluated) + 2
+    assert len(kinds["cpd"]) == len(evaluated)  # provided vs provided-lr16, per model evaluated on provided
+    scorer = json.loads((work / "results/analysis/scorers/pretrained/lfw/provided/view2.json").read_text())
+    assert set(scorer["scorers"]) == {"cosine", "euclidean", "chi2-svm", "weighted-l1", "joint-bayesian"}
+    assert scorer["scorers"]["cosine"]["accuracy"] > 0.96 and scorer["scorers"]["joint-bayesian"]["auc"] > 0.95
+    assert all(fit["held_out_identities"] > 0 for fit in scorer["scorers"]["joint-bayesian"]["fits"])
+    cpd = json.loads((work / "results/analysis/cpd/pretrained/lfw/provided-vs-provided-lr16.json").read_text())
+    assert cpd["points"] == 100 and cpd["before"]["mean"] > 0.05  # 16 px faces move the embedding
+    stats = json.loads((work / "results/analysis/embedding-stats/pretrained/lfw/provided.json").read_text())
+    assert stats["distances"]["intra"]["mean"] < stats["distances"]["inter"]["mean"]
+    html = (work / "report/index.html").read_text()
+    for section in ('id="scorers-table"', 'id="stats-table"', 'id="cpd-table"', 'id="kernels-table"', 'id="sphere"'):
+        assert section in html, section
 
 
 def test_a_rerun_has_nothing_to_do(smoke_run):

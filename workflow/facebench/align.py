@@ -151,6 +151,36 @@ def build_store(images_root: str | Path, images: list[str], out_dir: str | Path,
     return summary
 
 
+def degrade_store(source_dir: str | Path, out_dir: str | Path, size: int, chunk: int = 256) -> dict:
+    """A store of the source store's faces shrunk to ``size`` px (longer side) and enlarged back (HR -> 32 -> HR, the
+    resolution seed's degraded faces), with the source's index; the resampling is training's ``degrade`` augmentation
+    at p = 1, so a degraded store and degraded training batches are the same operation."""
+    import torch
+
+    from facebench.train.augment import degrade
+
+    source_dir, out_dir = Path(source_dir), Path(out_dir)
+    src_summary = read_json(source_dir / "summary.json")
+    faces = open_faces(source_dir)
+    if not 1 <= size < max(faces.shape[1:3]):
+        raise ValueError(f"degrade size {size} must be between 1 and the store's face size {faces.shape[1:3]}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    gen = torch.Generator().manual_seed(0)  # p = 1 draws nothing that matters; the generator is the API's
+    with atomic_path(out_dir / "faces.npy", suffix=".npy") as tmp:
+        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=faces.shape)
+        for lo in range(0, len(faces), chunk):
+            x = torch.from_numpy(np.array(faces[lo:lo + chunk])).float()  # a copy: the memory map is read-only
+            out[lo:lo + chunk] = degrade(x, size, 1.0, gen).round().clamp(0, 255).to(torch.uint8).numpy()
+        out.flush()
+        del out
+    with atomic_path(out_dir / "index.tsv", suffix=".tsv") as tmp:
+        tmp.write_bytes((source_dir / "index.tsv").read_bytes())
+    summary = {**src_summary, "method": "degrade", "degrade": {"size": int(size), "source": str(source_dir),
+                                                               "source_method": src_summary["method"]}}
+    write_json(out_dir / "summary.json", summary)
+    return summary
+
+
 CHUNK = 64  # images per task of the thread pool: a task's overhead is then small beside its work (~40 ms)
 
 

@@ -46,7 +46,8 @@ def cmd_pairs_protocol(a):
         raise KeyError(f"datasets.{m['dataset']}.verification.{a.protocol}.pairs: {key!r} is not one of the "
                        f"dataset's files ({', '.join(sorted(m['files']))})")
     summary = write_pairs_protocol(m["files"][key]["path"], vspec, set(_lines(m["images_list"])), a.out,
-                                   on_missing=a.spec.get("on_missing_image", "fail"), subset=a.spec.get("subset"))
+                                   on_missing=a.spec.get("on_missing_image", "fail"), subset=a.spec.get("subset"),
+                                   fmt=m.get("format", "lfw"))
     print(json.dumps(summary))
 
 
@@ -56,7 +57,8 @@ def cmd_identification_protocol(a):
     m = _manifest(a.manifest)
     spec = a.spec["identification"]
     people = people_names(spec, m["files"], f"datasets.{m['dataset']}.identification")
-    summary = write_identification(_lines(m["images_list"]), spec, a.out, subset=a.spec.get("subset"), people=people)
+    summary = write_identification(_lines(m["images_list"]), spec, a.out, subset=a.spec.get("subset"), people=people,
+                                   fmt=m.get("format", "lfw"), split=a.spec.get("split"), dataset=m["dataset"])
     print(json.dumps(summary))
 
 
@@ -64,7 +66,8 @@ def cmd_training_set(a):
     from facebench.data.protocols import write_training_set
 
     m = _manifest(a.manifest)
-    summary = write_training_set(_lines(m["images_list"]), a.spec["training"], m["files"], a.out, m["dataset"])
+    summary = write_training_set(_lines(m["images_list"]), a.spec["training"], m["files"], a.out, m["dataset"],
+                                 fmt=m.get("format", "lfw"), split=a.spec.get("split"))
     print(json.dumps(summary))
 
 
@@ -223,7 +226,7 @@ def cmd_train(a):
     runtime.flush_denormals()
     summary = train_model(a.name, a.spec, store_dir=a.store, train_list=a.train_list, model_out=a.out,
                           log_out=a.log, summary_out=a.summary, work_dir=a.work, init_model=a.init,
-                          device=runtime.pick_device(a.device))
+                          device=runtime.pick_device(a.device), val_store=a.val_store, val_pairs=a.val_pairs)
     print(json.dumps(summary))
 
 
@@ -234,6 +237,66 @@ def cmd_tsne(a):
     runtime.set_threads(a.threads)
     meta = tsne_identities(a.model, a.store, a.train_list, a.out, n_identities=a.identities, seed=a.seed)
     print(json.dumps(meta))
+
+
+def cmd_degrade(a):
+    from facebench.align import degrade_store
+
+    print(json.dumps(degrade_store(a.source, a.out, a.size)))
+
+
+def cmd_kernels(a):
+    from facebench.analysis.kernels import kernel_summary
+
+    print(json.dumps(kernel_summary(a.model, a.out)))
+
+
+def cmd_embedding_stats(a):
+    from facebench.analysis.embedding_stats import embedding_stats
+    from facebench.io import load_npz, read_json, read_tsv
+
+    header, rows = read_tsv(a.identification, expect=["path", "identity"])
+    paths = [r[header.index("path")] for r in rows]
+    ids = [r[header.index("identity")] for r in rows]
+    threshold = read_json(a.threshold_from)["threshold"]  # the model's own verification threshold (cosine)
+    result = embedding_stats(load_npz(a.embeddings), paths, ids, threshold=threshold, seed=a.seed,
+                             max_pairs=a.max_pairs)
+    result["threshold_from"] = str(a.threshold_from)
+    _finish(result, a, a.embeddings, a.identification, a.threshold_from)
+
+
+def cmd_compare_scorers(a):
+    from facebench.data.protocols import read_pairs_tsv
+    from facebench.evaluate.scorers import compare_scorers
+    from facebench.io import load_npz
+
+    result = compare_scorers(load_npz(a.embeddings), read_pairs_tsv(a.pairs), scorers=a.scorers, seed=a.seed,
+                             n_pairs=a.n_pairs)
+    _finish(result, a, a.embeddings, a.pairs)
+
+
+def cmd_cpd(a):
+    from facebench.analysis.cpd import embedding_gap
+    from facebench.io import load_npz, rows_of
+
+    high, low = load_npz(a.high), load_npz(a.degraded)
+    rows = rows_of(low["paths"].tolist(), high["paths"].tolist(),
+                   lambda n, first: f"{a.degraded}: {n} image(s) of {a.high} have no embedding, e.g. {first}")
+    ok = (high["status"] != "failed") & (low["status"][rows] != "failed")
+    result = embedding_gap(high["features"][ok], low["features"][rows[ok]], points=a.points, seed=a.seed)
+    result.update({"kind": "cpd", "dropped_failed_faces": int((~ok).sum())})
+    _finish(result, a, a.high, a.degraded)
+
+
+def _finish(result: dict, a, *inputs) -> None:
+    """Merge the rule's provenance (``--meta``) and the inputs' checksums into an analysis result and write it."""
+    from facebench.io import write_json
+
+    if a.meta:
+        result.update(a.meta)
+        result.setdefault("provenance", {})["inputs"] = _provenance_inputs(*inputs)
+    write_json(a.out, result)
+    print(json.dumps({k: v for k, v in result.items() if not isinstance(v, (dict, list))}))
 
 
 # ---------------------------------------------------------------- evaluation
@@ -317,7 +380,8 @@ def cmd_report(a):
     from facebench.report.build import build_report
 
     build_report(a.metrics, published=a.published, template=a.template, spec=a.spec, out=a.out,
-                 manifest_out=a.manifest, studies=a.studies, training=a.training, tsne=a.tsne)
+                 manifest_out=a.manifest, studies=a.studies, training=a.training, tsne=a.tsne,
+                 analysis=a.analysis)
     print(f"report written to {a.out}")
 
 
@@ -417,7 +481,10 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--spec", type=_json_arg, required=True, help="the model's config mapping, as JSON")
     sp.add_argument("--store", required=True, help="the aligned-face store of the training dataset")
     sp.add_argument("--train-list", required=True, help="TSV with columns path, identity")
-    sp.add_argument("--init", help="a model file whose weights start the backbone (fine-tuning)")
+    sp.add_argument("--init", help="a model file whose weights start the backbone, and the head where its classes "
+                                   "match (fine-tuning)")
+    sp.add_argument("--val-store", help="validation after every epoch: the aligned-face store holding the pairs' faces")
+    sp.add_argument("--val-pairs", help="validation after every epoch: the pairs TSV (fold path1 path2 label)")
     sp.add_argument("--out", required=True, help="the trained model file")
     sp.add_argument("--log", required=True, help="per-step TSV log")
     sp.add_argument("--summary", required=True, help="JSON summary of the run")
@@ -432,6 +499,44 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--identities", type=int, default=10)
     sp.add_argument("--seed", type=int, default=0)
     sp.add_argument("--threads", type=int)
+    sp.add_argument("--out", required=True)
+
+    sp = add("degrade", cmd_degrade, "a store of a store's faces shrunk to SIZE px and enlarged back (HR -> LR -> HR)")
+    sp.add_argument("--source", required=True, help="the high-resolution aligned-face store")
+    sp.add_argument("--size", type=int, required=True, help="the longer side of the low-resolution face, px")
+    sp.add_argument("--out", required=True)
+
+    sp = add("kernels", cmd_kernels, "the first convolution's kernels of a model, for the report's kernel grid")
+    sp.add_argument("--model", required=True)
+    sp.add_argument("--out", required=True, help=".npz with the weights and a summary")
+
+    sp = add("embedding-stats", cmd_embedding_stats,
+             "intra- vs inter-identity cosine distances and clustering of the identification images' embeddings")
+    sp.add_argument("--embeddings", required=True)
+    sp.add_argument("--identification", required=True, help="TSV with columns path, identity")
+    sp.add_argument("--threshold-from", required=True, help="a metrics JSON whose threshold cuts the clustering")
+    sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--max-pairs", type=int, default=50000, help="cap on same-identity pairs (seeded sample)")
+    sp.add_argument("--meta", type=_json_arg, help="JSON object merged into the output")
+    sp.add_argument("--out", required=True)
+
+    sp = add("compare-scorers", cmd_compare_scorers,
+             "every verification scorer (cosine, euclidean, chi2-svm, weighted-l1, joint-bayesian) on one protocol")
+    sp.add_argument("--embeddings", required=True)
+    sp.add_argument("--pairs", required=True, help="the protocol's pairs TSV (its folds are used)")
+    sp.add_argument("--scorers", nargs="+", default=["cosine", "euclidean", "chi2-svm", "weighted-l1",
+                                                     "joint-bayesian"])
+    sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--n-pairs", type=int, default=20000, help="training pairs per fold for the learned scorers")
+    sp.add_argument("--meta", type=_json_arg, help="JSON object merged into the output")
+    sp.add_argument("--out", required=True)
+
+    sp = add("cpd", cmd_cpd, "Coherent Point Drift between high-resolution and degraded embeddings of the same faces")
+    sp.add_argument("--high", required=True, help="embeddings of the high-resolution store")
+    sp.add_argument("--degraded", required=True, help="embeddings of the degraded store (same images)")
+    sp.add_argument("--points", type=int, default=1000, help="faces subsampled with the seed (CPD is O(N^2))")
+    sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--meta", type=_json_arg, help="JSON object merged into the output")
     sp.add_argument("--out", required=True)
 
     sp = add("embed", cmd_embed, "features (and flipped features) for every face of a store")
@@ -473,6 +578,8 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--studies", nargs="*", default=[], help="landmark-agreement JSON files (with their figures)")
     sp.add_argument("--training", nargs="*", default=[], help="training summary JSON files (log.tsv beside each)")
     sp.add_argument("--tsne", nargs="*", default=[], help="t-SNE files of trained models")
+    sp.add_argument("--analysis", nargs="*", default=[],
+                    help="analysis outputs: scorers, embedding-stats, cpd (JSON) and kernels (.npz)")
     sp.add_argument("--published", required=True, help="the published values (YAML)")
     sp.add_argument("--template", required=True, help="the jinja2 template")
     sp.add_argument("--spec", type=_json_arg, required=True, help="title and profile, as JSON")

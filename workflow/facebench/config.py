@@ -83,6 +83,13 @@ def check_references(config: dict) -> None:
     for name, spec in alignments.items():
         if spec["method"] == "landmarks" and "landmarks" not in spec:
             problems.append(f"config key alignments.{name}.landmarks: method 'landmarks' needs a landmark source")
+        if spec["method"] == "degrade":
+            if "size" not in spec:
+                problems.append(f"config key alignments.{name}.size: method 'degrade' needs a size (px)")
+            if alignments.get(spec.get("source"), {}).get("method") in (None, "degrade"):
+                problems.append(f"config key alignments.{name}.source: {spec.get('source')!r} must name an alignment "
+                                "by landmarks or centre crop")
+    alignments = {n: base_alignment(alignments, n) for n in alignments}  # landmark checks look through degrade
     for name, ds in datasets.items():
         if DETECTED in ds.get("landmarks", {}):
             problems.append(f"config key datasets.{name}.landmarks.{DETECTED}: the name is reserved for the detector")
@@ -90,6 +97,7 @@ def check_references(config: dict) -> None:
             if vspec["pairs"] not in ds["files"]:
                 problems.append(f"config key datasets.{name}.verification.{proto}.pairs: {vspec['pairs']!r} is not "
                                 f"a key of datasets.{name}.files")
+        problems += _split_problems(name, ds)
     for i, entry in enumerate(config["evaluate"]):
         where = f"config key evaluate.{i}"
         if entry["model"] not in models:
@@ -113,6 +121,33 @@ def check_references(config: dict) -> None:
         raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
 
 
+def base_alignment(alignments: dict, name: str) -> dict:
+    """The alignment a store's faces were cut by: a degrade alignment's source, else the alignment itself."""
+    spec = alignments[name]
+    if spec["method"] == "degrade" and spec.get("source") in alignments:
+        return alignments[spec["source"]]
+    return spec
+
+
+def _split_problems(name: str, ds: dict) -> list[str]:
+    """The identity split's shares sum to 1, and the parts training and identification name exist."""
+    out, split = [], ds.get("split")
+    if split and abs(sum(split["fractions"].values()) - 1) > 1e-6:
+        out.append(f"config key datasets.{name}.split.fractions: shares sum to {sum(split['fractions'].values()):g}, "
+                   "not 1")
+    for use, default in (("training", "train"), ("identification", "test")):
+        spec = ds.get(use) or {}
+        if spec.get("people") and spec.get("part"):
+            out.append(f"config key datasets.{name}.{use}: give 'people' or 'part', not both")
+        elif spec.get("part") and not split:
+            out.append(f"config key datasets.{name}.{use}.part: needs an identity split (datasets.{name}.split)")
+        elif split and not spec.get("people") and ds.get(use) is not None and \
+                spec.get("part", default) not in split["fractions"]:
+            out.append(f"config key datasets.{name}.{use}.part: {spec.get('part', default)!r} is not a part of "
+                       f"datasets.{name}.split.fractions")
+    return out
+
+
 def _train_problems(name: str, model: dict, config: dict) -> list[str]:
     """A trained model's references: its dataset (with a training list), alignment, loss and init model."""
     from facebench import losses
@@ -124,6 +159,8 @@ def _train_problems(name: str, model: dict, config: dict) -> list[str]:
     elif "training" not in ds:
         out.append(f"{where}.dataset: datasets.{t['dataset']} has no training list (datasets.{t['dataset']}.training)")
     alignment = config["alignments"].get(t["alignment"])
+    if alignment is not None:
+        alignment = base_alignment(config["alignments"], t["alignment"])
     if alignment is None:
         out.append(f"{where}.alignment: {t['alignment']!r} is not a key of alignments")
     elif ds is not None and alignment["method"] == "landmarks" and alignment["landmarks"] != DETECTED and \
@@ -140,6 +177,22 @@ def _train_problems(name: str, model: dict, config: dict) -> list[str]:
     init = t.get("init")
     if init is not None and (init not in config["models"] or init == name):
         out.append(f"{where}.init: {init!r} is not another key of models")
+    if t.get("trainable", "all") != "all" and init is None:
+        out.append(f"{where}.trainable: {t['trainable']!r} freezes the backbone, which needs {where}.init")
+    return out + _validate_problems(t.get("validate"), f"{where}.validate", config)
+
+
+def _validate_problems(v: dict | None, where: str, config: dict) -> list[str]:
+    """A training run's validation protocol: a dataset's verification protocol and an alignment."""
+    if v is None:
+        return []
+    out, ds = [], config["datasets"].get(v["dataset"])
+    if ds is None:
+        out.append(f"{where}.dataset: {v['dataset']!r} is not a key of datasets")
+    elif v["protocol"] not in ds.get("verification", {}):
+        out.append(f"{where}.protocol: {v['protocol']!r} is not a key of datasets.{v['dataset']}.verification")
+    if v["alignment"] not in config["alignments"]:
+        out.append(f"{where}.alignment: {v['alignment']!r} is not a key of alignments")
     return out
 
 

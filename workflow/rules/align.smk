@@ -2,6 +2,8 @@
 
 
 rule align:
+    wildcard_constraints:
+        alignment=one_of(CUT),
     input:
         manifest=rules.fetch_dataset.output.manifest,
         images=f"{RESULTS}/protocols/{{dataset}}/images.txt",
@@ -27,3 +29,27 @@ rule align:
         "{FACEBENCH} align --manifest {input.manifest} --images {input.images} --method {params.method} "
         "{params.landmarks} --template {wildcards.template} --frame {params.frame} --on-error {params.on_error} "
         "--threads {threads} --out {params.out} 2>&1 | tee {log}"
+
+
+# A degraded store: the faces of another alignment's store shrunk and enlarged back (alignments.<name>.method: degrade).
+rule degrade:
+    wildcard_constraints:
+        alignment=one_of(DEGRADED),
+    input:
+        faces=lambda w: f"{degrade_source(w)}/faces.npy",
+        index=lambda w: f"{degrade_source(w)}/index.tsv",
+        summary=lambda w: f"{degrade_source(w)}/summary.json",
+    output:
+        faces=f"{RESULTS}/aligned/{{dataset}}/{{alignment}}/{{template}}/faces.npy",
+        index=f"{RESULTS}/aligned/{{dataset}}/{{alignment}}/{{template}}/index.tsv",
+        summary=f"{RESULTS}/aligned/{{dataset}}/{{alignment}}/{{template}}/summary.json",
+    params:
+        source=degrade_source,
+        size=lambda w: config["alignments"][w.alignment]["size"],
+        out=lambda w: store(w.dataset, w.alignment, w.template),
+    log:
+        f"{RESULTS}/logs/degrade/{{dataset}}-{{alignment}}-{{template}}.log",
+    conda:
+        "../../envs/torch.yaml"
+    shell:
+        "{FACEBENCH} degrade --source {params.source} --size {params.size} --out {params.out} 2>&1 | tee {log}"

@@ -1,4 +1,5 @@
-# Embedding analysis: t-SNE of the same training identities for every trained model.
+# Embedding analysis: t-SNE of training identities, first-conv kernels, distance histograms and clustering,
+# the verification scorers of the survey seed, and CPD between high-resolution and degraded embeddings.
 
 
 rule tsne_train:
@@ -21,3 +22,83 @@ rule tsne_train:
     shell:
         "{FACEBENCH} tsne --model {input.model} --store {params.store} --train-list {input.train_list} "
         "--seed {params.seed} --threads {threads} --out {output} 2>&1 | tee {log}"
+
+
+rule kernels:
+    input:
+        f"{RESULTS}/models/{{model}}/model.pt",
+    output:
+        f"{RESULTS}/analysis/kernels/{{model}}.npz",
+    log:
+        f"{RESULTS}/logs/kernels/{{model}}.log",
+    conda:
+        "../../envs/torch.yaml"
+    shell:
+        "{FACEBENCH} kernels --model {input} --out {output} 2>&1 | tee {log}"
+
+
+rule embedding_stats:
+    input:
+        embeddings=f"{RESULTS}/embeddings/{{model}}/{{dataset}}/{{alignment}}.npz",
+        table=f"{RESULTS}/protocols/{{dataset}}/identification.tsv",
+        threshold=threshold_metrics,
+    output:
+        f"{RESULTS}/analysis/embedding-stats/{{model}}/{{dataset}}/{{alignment}}.json",
+    params:
+        seed=config["seed"],
+        max_pairs=config["analysis"]["max_pairs"],
+        meta=lambda w: provenance("embedding_stats", model=w.model, dataset=w.dataset, alignment=w.alignment),
+    log:
+        f"{RESULTS}/logs/embedding_stats/{{model}}-{{dataset}}-{{alignment}}.log",
+    conda:
+        "../../envs/data.yaml"
+    shell:
+        "{FACEBENCH} embedding-stats --embeddings {input.embeddings} --identification {input.table} "
+        "--threshold-from {input.threshold} --seed {params.seed} --max-pairs {params.max_pairs} "
+        "--meta {params.meta} --out {output} 2>&1 | tee {log}"
+
+
+rule compare_scorers:
+    input:
+        embeddings=f"{RESULTS}/embeddings/{{model}}/{{dataset}}/{{alignment}}.npz",
+        pairs=f"{RESULTS}/protocols/{{dataset}}/pairs-{{protocol}}.tsv",
+    output:
+        f"{RESULTS}/analysis/scorers/{{model}}/{{dataset}}/{{alignment}}/{{protocol}}.json",
+    params:
+        scorers=" ".join(config["analysis"]["scorers"]),
+        seed=config["seed"],
+        n_pairs=config["analysis"]["scorer_training_pairs"],
+        meta=lambda w: provenance("compare_scorers", model=w.model, dataset=w.dataset, alignment=w.alignment,
+                                  protocol=w.protocol, model_spec=config["models"][w.model]),
+    log:
+        f"{RESULTS}/logs/compare_scorers/{{model}}-{{dataset}}-{{alignment}}-{{protocol}}.log",
+    conda:
+        "../../envs/data.yaml"
+    shell:
+        "{FACEBENCH} compare-scorers --embeddings {input.embeddings} --pairs {input.pairs} --scorers {params.scorers} "
+        "--seed {params.seed} --n-pairs {params.n_pairs} --meta {params.meta} --out {output} 2>&1 | tee {log}"
+
+
+rule cpd:
+    input:
+        high=f"{RESULTS}/embeddings/{{model}}/{{dataset}}/{{alignment}}.npz",
+        degraded=f"{RESULTS}/embeddings/{{model}}/{{dataset}}/{{degraded}}.npz",
+    output:
+        f"{RESULTS}/analysis/cpd/{{model}}/{{dataset}}/{{alignment}}-vs-{{degraded}}.json",
+    wildcard_constraints:
+        degraded=one_of(DEGRADED),
+    params:
+        points=config["analysis"]["cpd_points"],
+        seed=config["seed"],
+        meta=lambda w: provenance("cpd", model=w.model, dataset=w.dataset, alignment=w.alignment,
+                                  degraded=w.degraded, degrade_spec=config["alignments"][w.degraded]),
+    threads: 2
+    log:
+        f"{RESULTS}/logs/cpd/{{model}}-{{dataset}}-{{alignment}}-vs-{{degraded}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/cpd/{{model}}-{{dataset}}-{{alignment}}-vs-{{degraded}}.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    shell:
+        "{FACEBENCH} cpd --high {input.high} --degraded {input.degraded} --points {params.points} "
+        "--seed {params.seed} --meta {params.meta} --out {output} 2>&1 | tee {log}"

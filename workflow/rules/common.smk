@@ -120,6 +120,46 @@ def protocol_files(w):
     return files
 
 
+DEGRADED = sorted(a for a, spec in config["alignments"].items() if spec["method"] == "degrade")
+CUT = sorted(a for a in config["alignments"] if a not in DEGRADED)  # stores cut from images by the align rule
+
+
+def degrade_source(w):
+    """The store a degraded store is made from: the same dataset and template, the source alignment."""
+    return store(w.dataset, config["alignments"][w.alignment]["source"], w.template)
+
+
+def analysis_files():
+    """Every analysis output the report shows: kernels per evaluated model, scorer comparisons per protocol,
+    distance/clustering statistics where the dataset has an identification list, and CPD for every degrade alignment
+    whose source a model is evaluated on."""
+    spec, out = config["analysis"], set()
+    for model, dataset, alignment in experiments():
+        ds = config["datasets"][dataset]
+        if spec["kernels"]:
+            out.add(f"{RESULTS}/analysis/kernels/{model}.npz")
+        if alignment in DEGRADED:
+            continue  # the analyses describe a model on its faces as cut; degraded stores feed CPD below
+        if spec["scorers"]:
+            for protocol in ds.get("verification", {}):
+                out.add(f"{RESULTS}/analysis/scorers/{model}/{dataset}/{alignment}/{protocol}.json")
+        if spec["embedding_stats"] and ds.get("identification") and ds.get("verification"):
+            out.add(f"{RESULTS}/analysis/embedding-stats/{model}/{dataset}/{alignment}.json")
+        if spec["cpd"]:
+            for degraded in DEGRADED:
+                if config["alignments"][degraded]["source"] == alignment:
+                    out.add(f"{RESULTS}/analysis/cpd/{model}/{dataset}/{alignment}-vs-{degraded}.json")
+    return sorted(out)
+
+
+def threshold_metrics(w):
+    """The metrics file whose verification threshold cuts a model's clustering: its first protocol, plain features,
+    the first threshold search of config."""
+    protocol = next(iter(config["datasets"][w.dataset]["verification"]))
+    search = config["verification"]["threshold_search"][0]
+    return f"{RESULTS}/metrics/{w.model}/{w.dataset}/{w.alignment}/{protocol}-plain-{search}.json"
+
+
 IMPORTED = sorted(m for m, spec in config["models"].items() if "weights" in spec)
 TRAINED = sorted(m for m, spec in config["models"].items() if "train" in spec)
 
@@ -139,3 +179,20 @@ def train_init(w):
     """The model file whose weights start the run (fine-tuning), or nothing."""
     init = config["models"][w.model]["train"].get("init")
     return [f"{RESULTS}/models/{init}/model.pt"] if init else []
+
+
+def train_validation(w):
+    """What a trained model is validated on after every epoch (train.validate): the aligned faces of the pairs, at
+    the model's template, and the pairs file; nothing without validation."""
+    v = config["models"][w.model]["train"].get("validate")
+    if not v:
+        return {}
+    return {"val_faces": f"{store(v['dataset'], v['alignment'], template_of(w.model))}/faces.npy",
+            "val_pairs": f"{RESULTS}/protocols/{v['dataset']}/pairs-{v['protocol']}.tsv"}
+
+
+def train_validation_options(w, input):
+    """The train command's validation options (the store holding val_faces, the pairs file), or nothing."""
+    if not input.get("val_pairs"):
+        return ""
+    return f"--val-store {Path(input.val_faces).parent} --val-pairs {input.val_pairs}"

@@ -7,18 +7,21 @@ rule report:
         studies=landmark_studies(),
         training=expand(f"{RESULTS}/train/{{model}}/summary.json", model=TRAINED),
         tsne=expand(f"{RESULTS}/analysis/tsne/{{model}}.npz", model=TRAINED),
+        analysis=analysis_files(),
         published=PUBLISHED,
         template=REPORT_TEMPLATE,
     output:
         html="report/index.html",
         manifest="report/manifest.json",
     params:
-        spec=lambda w: as_json({"title": config["report"]["title"], "profile": config["profile"]}),
+        spec=lambda w: as_json({"title": config["report"]["title"], "profile": config["profile"],
+                                "labels": {m: s.get("label", m) for m, s in config["models"].items()}}),
     log:
         f"{RESULTS}/logs/report/report.log",
     conda:
         "../../envs/report.yaml"
     shell:
         "{FACEBENCH} report {input.metrics} --studies {input.studies} --training {input.training} --tsne {input.tsne} "
+        "--analysis {input.analysis} "
         "--published {input.published} --template {input.template} "
         "--spec {params.spec} --out {output.html} --manifest {output.manifest} 2>&1 | tee {log}"

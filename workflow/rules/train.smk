@@ -6,6 +6,7 @@ rule train:
     wildcard_constraints:
         model=one_of(TRAINED),
     input:
+        unpack(train_validation),  # val_faces, val_pairs where train.validate is set
         faces=lambda w: f"{train_store(w)}/faces.npy",
         train_list=lambda w: f"{RESULTS}/protocols/{config['models'][w.model]['train']['dataset']}/train.tsv",
         init=train_init,
@@ -17,6 +18,7 @@ rule train:
         spec=lambda w: as_json(model_spec(w)),
         store=train_store,
         init=lambda w, input: f"--init {input.init}" if input.init else "",
+        val=train_validation_options,
         work=lambda w: f"{RESULTS}/train/{w.model}/work",
         device=lambda w: model_spec(w)["train"]["device"],
     threads: lambda w: config["models"][w.model]["train"]["threads"]
@@ -30,6 +32,6 @@ rule train:
         "../../envs/torch.yaml"
     shell:
         "{FACEBENCH} train {wildcards.model} --spec {params.spec} --store {params.store} "
-        "--train-list {input.train_list} {params.init} --out {output.model} --log {output.log} "
+        "--train-list {input.train_list} {params.init} {params.val} --out {output.model} --log {output.log} "
         "--summary {output.summary} --work {params.work} --device {params.device} --threads {threads} "
         "2>&1 | tee {log}"

@@ -51,5 +51,8 @@ def tsne_identities(model_path, store_dir, train_list, out, *, n_identities: int
     names = np.array([data.identities[c] for c in data.labels[idx]])
     meta = {"model": str(model_path), "identities": [data.identities[c] for c in chosen], "faces": int(len(idx)),
             "perplexity": perplexity, "seed": seed, "metric": "euclidean on L2-normalised embeddings"}
-    save_npz(out, points=points.astype(np.float32), identity=names, meta=np.array(json.dumps(meta)))
+    # a 3-d embedding is drawn as it is, on the unit sphere (the resolution seed's "do they fill the sphere?")
+    sphere = {"sphere": feats.astype(np.float32)} if feats.shape[1] == 3 else {}
+    meta["embedding_size"] = int(feats.shape[1])
+    save_npz(out, points=points.astype(np.float32), identity=names, meta=np.array(json.dumps(meta)), **sphere)
     return meta

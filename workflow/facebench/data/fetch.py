@@ -3,12 +3,17 @@
 The manifest (``manifest.json``) is the one file later stages read to find a dataset: where its images are, and
 the verified copies of its protocol and landmark files with their sha256. Images from a local folder are used in
 place (never copied); images from an archive (URL or local file) are downloaded, checked and extracted safely.
+
+The dataset's ``format`` (facebench.data.formats; default lfw) says how its images are named and what a landmark
+source is: a file (LFW: copied and checked like a protocol file) or a folder of per-image files (CALFW: a local
+folder used in place, or an archive extracted like the images; pinned by ``tree_sha256``, recorded in the manifest).
 """
 from __future__ import annotations
 
 import hashlib
 from pathlib import Path
 
+from facebench.data import formats
 from facebench.data.download import fetch, verify
 from facebench.data.extract import extract
 from facebench.io import sha256_file, write_json, write_text
@@ -22,8 +27,10 @@ def tree_sha256(root: str | Path, files: list[str]) -> str:
     return h.hexdigest()
 
 
-def _images(spec: dict, work: Path, key: str) -> tuple[Path, str]:
-    """Return (images root, description of the origin)."""
+def _folder(spec: dict, work: Path, key: str, target: str, extracted: dict[Path, Path]) -> tuple[Path, str]:
+    """Return (folder, description of the origin) for a source that is a folder or an archive holding one;
+    ``extracted`` maps archives already extracted in this run to their folder, so one archive serving the images
+    and the landmarks is fetched and extracted once."""
     if "path" in spec and Path(spec["path"]).is_dir():
         return Path(spec["path"]).resolve(), f"local folder {spec['path']}"
     if "path" in spec and not Path(spec["path"]).exists():
@@ -31,44 +38,69 @@ def _images(spec: dict, work: Path, key: str) -> tuple[Path, str]:
     if "url" not in spec and "path" not in spec:
         raise ValueError(f"{key}: give 'url' (an archive) or 'path' (a folder or an archive)")
     archive = work / "downloads" / (spec.get("filename") or Path(spec.get("url") or spec["path"]).name or "archive")
-    if archive.exists() and spec.get("sha256"):
-        verify(archive, spec["sha256"], key=key, origin=str(archive))  # a kept download is reused only if whole
-    else:
-        fetch(spec, archive, key=key)
-    extracted = extract(archive, work / "extracted", max_members=spec.get("max_members", 1_000_000))
-    root = extracted / spec["subdir"] if spec.get("subdir") else extracted
+    if archive not in extracted:
+        if archive.exists() and spec.get("sha256"):
+            verify(archive, spec["sha256"], key=key, origin=str(archive))  # a kept download is reused only if whole
+        else:
+            fetch(spec, archive, key=key)
+        extracted[archive] = extract(archive, work / target, max_members=spec.get("max_members", 1_000_000))
+    elif spec.get("sha256"):
+        verify(archive, spec["sha256"], key=key, origin=str(archive))  # the same name must be the same archive
+    root = extracted[archive] / spec["subdir"] if spec.get("subdir") else extracted[archive]
     if not root.is_dir():
         raise FileNotFoundError(f"{key}.subdir: {spec.get('subdir')!r} is not a folder inside {archive}")
     return root.resolve(), spec.get("url") or spec["path"]
 
 
+def _checked_tree(root: Path, files: list[str], spec: dict, key: str, what: str) -> str:
+    """The folder's tree digest, compared with the configured ``tree_sha256`` when there is one."""
+    digest = tree_sha256(root, files)
+    expected = spec.get("tree_sha256")
+    if expected and digest != expected:
+        raise ValueError(f"{key}.tree_sha256: the {what} under {root} digest to {digest}, config expects {expected}")
+    return digest
+
+
+def _landmark_folder(spec: dict, work: Path, key: str, source: str, extracted: dict[Path, Path]) -> dict:
+    """A per-image landmark folder (CALFW ``*_5loc_attri.txt``): located, digested, recorded (never copied)."""
+    root, origin = _folder(spec, work, key, f"extracted-landmarks-{source}", extracted)
+    names = sorted(p.name for p in root.glob("*_5loc_attri.txt"))
+    if not names:
+        raise FileNotFoundError(f"{key}: no <image stem>_5loc_attri.txt files under {root}")
+    return {"path": root.as_posix(), "tree_sha256": _checked_tree(root, names, spec, key, "landmark files"),
+            "n_files": len(names), "origin": origin}
+
+
+def _file(spec: dict, dest: Path, key: str) -> dict:
+    fetch(spec, dest, key=key)
+    return {"path": dest.as_posix(), "sha256": sha256_file(dest), "origin": spec.get("url") or spec.get("path")}
+
+
 def fetch_dataset(name: str, spec: dict, out_dir: str | Path) -> dict:
     """Fetch everything dataset ``name`` needs into ``out_dir`` and write ``out_dir/manifest.json``."""
-    from facebench.data.lfw import list_images
-
     out_dir = Path(out_dir)
     key = f"datasets.{name}"
-    root, origin = _images(spec["images"], out_dir, f"{key}.images")
-    images = list_images(root)
+    fmt = formats.get(spec.get("format"), f"{key}.format")
+    extracted: dict[Path, Path] = {}
+    root, origin = _folder(spec["images"], out_dir, f"{key}.images", "extracted", extracted)
+    try:
+        images = fmt.list_images(root)
+    except ValueError as err:
+        raise ValueError(f"{key}.images: {err}") from None
     if not images:
-        raise FileNotFoundError(f"{key}.images: no <Name>/<file>.jpg images under {root}")
-    digest = tree_sha256(root, images)
-    expected = spec["images"].get("tree_sha256")
-    if expected and digest != expected:
-        raise ValueError(f"{key}.images.tree_sha256: the images under {root} digest to {digest}, config expects "
-                         f"{expected}")
-    files = {}
-    for fkey, fspec in {**spec.get("files", {}), **{f"landmarks-{k}": v for k, v in
-                                                   spec.get("landmarks", {}).items()}}.items():
-        dest = out_dir / "files" / f"{fkey}.txt"
-        ckey = f"{key}.files.{fkey}" if not fkey.startswith("landmarks-") else \
-            f"{key}.landmarks.{fkey.removeprefix('landmarks-')}"
-        fetch(fspec, dest, key=ckey)
-        files[fkey] = {"path": dest.as_posix(), "sha256": sha256_file(dest),
-                       "origin": fspec.get("url") or fspec.get("path")}
+        raise FileNotFoundError(f"{key}.images: no {fmt.layout} images under {root} (format {fmt.name})")
+    digest = _checked_tree(root, images, spec["images"], f"{key}.images", "images")
+    files = {fkey: _file(fspec, out_dir / "files" / f"{fkey}.txt", f"{key}.files.{fkey}")
+             for fkey, fspec in spec.get("files", {}).items()}
+    for source, lspec in spec.get("landmarks", {}).items():
+        lkey = f"{key}.landmarks.{source}"
+        files[f"landmarks-{source}"] = (
+            _landmark_folder(lspec, out_dir, lkey, source, extracted) if fmt.landmarks == "folder"
+            else _file(lspec, out_dir / "files" / f"landmarks-{source}.txt", lkey))
     listing = out_dir / "images.txt"
     write_text(listing, "".join(f"{p}\n" for p in images))
-    manifest = {"dataset": name, "images_root": str(root), "images_origin": origin, "n_images": len(images),
-                "images_list": listing.as_posix(), "images_tree_sha256": digest, "files": files}
+    manifest = {"dataset": name, "format": fmt.name, "images_root": str(root), "images_origin": origin,
+                "n_images": len(images), "images_list": listing.as_posix(), "images_tree_sha256": digest,
+                "files": files}
     write_json(out_dir / "manifest.json", manifest)
     return manifest

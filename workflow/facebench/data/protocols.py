@@ -3,6 +3,11 @@
 - ``pairs-<name>.tsv``: ``fold path1 path2 label line`` (label 1 = same person; line = where the pair came from).
 - ``identification.tsv``: ``path identity`` for closed-set rank-N (every image a probe against all the others).
 - ``images.txt``: every image some protocol needs, one per line, sorted: what the align and embed steps process.
+
+Every reader is looked up by the dataset's format (facebench.data.formats, ``fmt``; default lfw). Which people a
+training or identification list takes: a people file (``people``, LFW's View 1 files), else a part of the dataset's
+seeded identity split (``split``; training takes part ``train`` and identification part ``test`` unless ``part``
+says otherwise, so the two are identity-disjoint), else every identity.
 """
 from __future__ import annotations
 
@@ -11,19 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
-from facebench.data import lfw
+from facebench.data import formats, lfw
+from facebench.data.folds import balanced_folds
 from facebench.io import write_json, write_text, write_tsv
 
-
-def balanced_folds(labels: list[int], n_folds: int) -> list[int]:
-    """Fold per pair so every fold holds the same share of same and different pairs: the i-th of the n pairs of a
-    class goes to fold i*k//n (contiguous within each class, in file order)."""
-    folds = [0] * len(labels)
-    for cls in (0, 1):
-        idx = [i for i, y in enumerate(labels) if y == cls]
-        for rank, i in enumerate(idx):
-            folds[i] = rank * n_folds // len(idx)
-    return folds
+__all__ = ["balanced_folds"]  # re-exported: it lived here first
 
 
 def subset_pairs(pairs: list[lfw.Pair], per_fold: int) -> list[lfw.Pair]:
@@ -39,13 +36,9 @@ def subset_pairs(pairs: list[lfw.Pair], per_fold: int) -> list[lfw.Pair]:
 
 
 def verification_pairs(pairs_file: str | Path, n_folds: int | None, available: set[str], on_missing: str,
-                       per_fold: int | None = None) -> tuple[list[lfw.Pair], dict]:
-    """Read one pairs file, set its folds, drop (or refuse) pairs whose images are absent."""
-    pairs = lfw.read_pairs(pairs_file)
-    n_sets = len({p.fold for p in pairs})
-    if n_sets == 1 and n_folds:
-        folds = balanced_folds([p.label for p in pairs], n_folds)
-        pairs = [lfw.Pair(f, p.path1, p.path2, p.label, p.line) for f, p in zip(folds, pairs)]
+                       per_fold: int | None = None, fmt: str = "lfw") -> tuple[list[lfw.Pair], dict]:
+    """Read one pairs file in the dataset's format, set its folds, drop (or refuse) pairs whose images are absent."""
+    pairs = formats.get(fmt).read_pairs(Path(pairs_file), n_folds)
     if per_fold:
         pairs = subset_pairs(pairs, per_fold)
     missing = [(p, x) for p in pairs for x in (p.path1, p.path2) if x not in available]
@@ -59,6 +52,56 @@ def verification_pairs(pairs_file: str | Path, n_folds: int | None, available: s
                   "folds": len({p.fold for p in kept})}
 
 
+def split_identities(names: list[str], split: dict, where: str) -> dict[str, set[str]]:
+    """Identity-disjoint parts of ``names``: the distinct names, sorted, shuffled with ``split['seed']`` and cut by
+    ``split['fractions']`` (part name -> share, summing to 1), parts taken in name order so a config's key order
+    never changes the result."""
+    fractions = split["fractions"]
+    if not fractions or any(f <= 0 for f in fractions.values()) or abs(sum(fractions.values()) - 1) > 1e-6:
+        raise ValueError(f"{where}.fractions: shares must be positive and sum to 1, got {fractions}")
+    order = sorted(set(names))
+    shuffled = [order[i] for i in np.random.default_rng(split.get("seed", 0)).permutation(len(order))]
+    parts, start, total = {}, 0, 0.0
+    for part in sorted(fractions):
+        total += fractions[part]
+        end = round(total * len(shuffled))
+        parts[part] = set(shuffled[start:end])
+        start = end
+    return parts
+
+
+def split_people(available: list[str], split: dict | None, part: str | None, where: str, dataset: str | None,
+                 fmt: str = "lfw") -> set[str] | None:
+    """The identities of part ``part`` of the dataset's identity split (None without a split)."""
+    split_key = f"datasets.{dataset}.split"
+    if split is None:
+        if part is not None:
+            raise ValueError(f"{where}.part: {part!r} needs an identity split ({split_key})")
+        return None
+    identity = formats.get(fmt).identity
+    parts = split_identities([identity(p) for p in available], split, split_key)
+    if part not in parts:
+        raise ValueError(f"{where}.part: {part!r} is not a part of {split_key}.fractions ({', '.join(sorted(parts))})")
+    return parts[part]
+
+
+def _one_selector(spec: dict, where: str) -> None:
+    if spec.get("people") and spec.get("part"):
+        raise ValueError(f"{where}: give 'people' (a people file) or 'part' (of the identity split), not both")
+
+
+def chosen_people(spec: dict, files: dict, available: list[str], where: str, dataset: str | None, *,
+                  fmt: str = "lfw", split: dict | None = None, default_part: str) -> tuple[set[str] | None, str | None]:
+    """(identities, split part) a training or identification list takes: its people file, else its part of the
+    dataset's identity split, else every identity (None)."""
+    _one_selector(spec, where)
+    people = people_names(spec, files, where)
+    if people is not None:
+        return people, None
+    part = spec.get("part", default_part if split else None)
+    return split_people(available, split, part, where, dataset, fmt), part
+
+
 def people_names(spec: dict, files: dict, where: str) -> set[str] | None:
     """The identities of the people file ``spec['people']`` names (a key of the dataset's files), or None."""
     key = spec.get("people")
@@ -70,24 +113,31 @@ def people_names(spec: dict, files: dict, where: str) -> set[str] | None:
 
 
 def write_pairs_protocol(pairs_file: str | Path, spec: dict, available: set[str], out: str | Path, *,
-                         on_missing: str = "fail", subset: dict | None = None) -> dict:
+                         on_missing: str = "fail", subset: dict | None = None, fmt: str = "lfw") -> dict:
     """``pairs-<name>.tsv`` for one verification protocol, and its counts beside it as JSON."""
     pairs, stats = verification_pairs(pairs_file, spec.get("folds"), available, on_missing,
-                                      (subset or {}).get("pairs_per_fold"))
+                                      (subset or {}).get("pairs_per_fold"), fmt)
     write_tsv(out, ["fold", "path1", "path2", "label", "line"],
               ([p.fold, p.path1, p.path2, p.label, p.line] for p in pairs))
     summary = {**stats, "pairs": len(pairs), "same": sum(p.label for p in pairs), "pairs_file": str(pairs_file),
-               "subset": subset or None}
+               "subset": subset or None, "format": fmt}
     write_json(Path(out).with_suffix(".json"), summary)
     return summary
 
 
 def write_identification(available: list[str], spec: dict, out: str | Path, subset: dict | None = None,
-                         people: set[str] | None = None) -> dict:
-    rows = select_identities(available, people, spec.get("min_images", 2), (subset or {}).get("max_identities"))
+                         people: set[str] | None = None, *, fmt: str = "lfw", split: dict | None = None,
+                         dataset: str | None = None) -> dict:
+    """``identification.tsv`` (path, identity); ``people`` (from a people file) wins over the identity split."""
+    where, part = f"datasets.{dataset}.identification", None
+    _one_selector(spec, where)
+    if people is None:
+        people, part = chosen_people(spec, {}, available, where, dataset, fmt=fmt, split=split, default_part="test")
+    rows = select_identities(available, people, spec.get("min_images", 2), (subset or {}).get("max_identities"),
+                             fmt=fmt)
     write_tsv(out, ["path", "identity"], rows)
     summary = {"images": len(rows), "identities": len({i for _, i in rows}), "min_images": spec.get("min_images", 2),
-               "people_file": spec.get("people"), "subset": subset or None}
+               "people_file": spec.get("people"), "split_part": part, "format": fmt, "subset": subset or None}
     write_json(Path(out).with_suffix(".json"), summary)
     return summary
 
@@ -117,12 +167,13 @@ def read_pairs_tsv(path: str | Path) -> dict[str, np.ndarray]:
 
 
 def select_identities(available: list[str], people: set[str] | None, min_images: int,
-                      max_identities: int | None = None) -> list[tuple[str, str]]:
+                      max_identities: int | None = None, fmt: str = "lfw") -> list[tuple[str, str]]:
     """(path, identity) of every identity in ``people`` (all if None) with >= ``min_images`` images, by name;
     the identification list and the training list are both made by it."""
+    identity = formats.get(fmt).identity
     by_id: dict[str, list[str]] = defaultdict(list)
     for path in available:
-        name = lfw.identity(path)
+        name = identity(path)
         if people is None or name in people:
             by_id[name].append(path)
     names = sorted(n for n, imgs in by_id.items() if len(imgs) >= min_images)
@@ -131,18 +182,22 @@ def select_identities(available: list[str], people: set[str] | None, min_images:
     return [(p, n) for n in names for p in sorted(by_id[n])]
 
 
-def write_training_set(available: list[str], spec: dict, files: dict, out: str | Path, dataset: str) -> dict:
+def write_training_set(available: list[str], spec: dict, files: dict, out: str | Path, dataset: str, *,
+                       fmt: str = "lfw", split: dict | None = None) -> dict:
     """``train.tsv`` (path, identity) from the dataset's ``training`` mapping; counts beside it as JSON.
 
     ``spec['people']`` names a people file of the dataset (LFW format: the View 1 ``peopleDevTrain.txt`` keeps the
-    training identities disjoint from the DevTest pairs); without it every identity of the dataset is used.
+    training identities disjoint from the DevTest pairs); else, with the dataset's identity ``split``, the part
+    ``spec['part']`` (default ``train``); else every identity of the dataset is used.
     """
-    people = people_names(spec, files, f"datasets.{dataset}.training")
-    rows = select_identities(available, people, spec.get("min_images", 1), spec.get("max_identities"))
+    where = f"datasets.{dataset}.training"
+    people, part = chosen_people(spec, files, available, where, dataset, fmt=fmt, split=split, default_part="train")
+    rows = select_identities(available, people, spec.get("min_images", 1), spec.get("max_identities"), fmt=fmt)
     if not rows:
-        raise ValueError(f"datasets.{dataset}.training: no identity has {spec.get('min_images', 1)} or more images")
+        raise ValueError(f"{where}: no identity has {spec.get('min_images', 1)} or more images")
     write_tsv(out, ["path", "identity"], rows)
     summary = {"images": len(rows), "identities": len({i for _, i in rows}), "people_file": spec.get("people"),
-               "min_images": spec.get("min_images", 1), "max_identities": spec.get("max_identities")}
+               "split_part": part, "format": fmt, "min_images": spec.get("min_images", 1),
+               "max_identities": spec.get("max_identities")}
     write_json(Path(out).with_suffix(".json"), summary)
     return summary

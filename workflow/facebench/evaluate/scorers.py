@@ -253,3 +253,51 @@ def fold_scores(features: np.ndarray, identities, i1: np.ndarray, i2: np.ndarray
                         "train_identities": int(len(np.unique(ids[~held_out]))),
                         "held_out_identities": int(len(np.unique(ids[held_out])))})
     return scores, records
+
+
+def path_identity(path: str) -> str:
+    """The person of an image path: its folder (LFW's ``Name/Name_0001.jpg``) or, for a flat name, the name without
+    its ``_NNNN`` suffix (CALFW's ``Name_0001.jpg``)."""
+    from pathlib import PurePosixPath
+
+    from facebench.data.calfw import identity
+
+    p = PurePosixPath(path)
+    return p.parent.name if p.parent.name else identity(p.name)
+
+
+def compare_scorers(emb: dict[str, np.ndarray], pairs: dict[str, np.ndarray], *, scorers=SCORERS, seed: int = 0,
+                    n_pairs: int = 20000, search: str = "exact") -> dict:
+    """Every scorer on one pair list under the pair list's own folds; the learned ones fitted per fold on the
+    embedded images of the identities absent from that fold (failed faces are neither scored nor fitted on).
+    The threshold search is exact by default: the grid is the cosine range [-1, 1] and the other scores are not."""
+    import time
+
+    from facebench.evaluate.scores import features
+    from facebench.evaluate.verification import evaluate_pairs
+    from facebench.io import rows_of
+
+    paths = emb["paths"].tolist()
+    good = emb["status"] != "failed"
+    i1 = rows_of(paths, pairs["path1"].tolist(), lambda n, first: f"{n} pair image(s) have no embedding, e.g. {first}")
+    i2 = rows_of(paths, pairs["path2"].tolist(), lambda n, first: f"{n} pair image(s) have no embedding, e.g. {first}")
+    keep = good[i1] & good[i2]
+    # renumber onto the usable images only, so a failed face is never a fitting sample
+    usable = np.flatnonzero(good)
+    new_row = np.full(len(paths), -1)
+    new_row[usable] = np.arange(len(usable))
+    f = features(emb, "plain")[usable]
+    ids = [path_identity(paths[i]) for i in usable]
+    j1, j2 = new_row[i1[keep]], new_row[i2[keep]]
+    labels, folds = pairs["label"][keep], pairs["fold"][keep]
+    out = {"kind": "scorers", "features": "plain", "threshold_search": search, "seed": seed,
+           "training_pairs_per_fold": n_pairs, "pairs": int(keep.sum()), "dropped_failed_faces": int((~keep).sum()),
+           "scorers": {}}
+    for name in scorers:
+        t0 = time.perf_counter()
+        scores, records = fold_scores(f, ids, j1, j2, folds, name, seed=seed, n_pairs=n_pairs)
+        m = evaluate_pairs(scores, labels, folds=folds, search=search)
+        out["scorers"][name] = {"accuracy": m["accuracy"], "std": m["std"], "auc": m["auc"], "eer": m["eer"],
+                                "learned": build(name).learned, "fits": records,
+                                "seconds": round(time.perf_counter() - t0, 2)}
+    return out

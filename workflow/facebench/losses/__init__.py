@@ -6,6 +6,7 @@ from facebench.losses import (  # noqa: F401  (registers)
     cosface,
     lsoftmax,
     norm_softmax,
+    siamese,
     softmax,
     softmax_contrastive,
     sphereface,

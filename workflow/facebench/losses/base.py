@@ -2,6 +2,8 @@
 
 Classifying heads turn embeddings into logits and end in `finish`, which goes through `cross_entropy`, so focal loss
 (`focal_gamma`) works on all of them. Metric losses (contrastive, triplet) set `classifies = False` and own no weights.
+A loss that adds a pair term to a classifier (siamese) wraps a registered classifying loss (`wraps_classifier`), so its
+class weights are that classifier's and carry over from a model trained with the classifier alone.
 """
 from __future__ import annotations
 
@@ -31,6 +33,7 @@ class Loss(nn.Module):
     name: ClassVar[str] = "?"  # set by registry.register
     classifies: ClassVar[bool] = True  # owns a class weight matrix `weight` (num_classes x embedding_size)
     needs_pairs: ClassVar[bool] = False  # wants PK-sampled batches (P identities x K images each)
+    wraps_classifier: ClassVar[bool] = False  # the class weights live in a wrapped classifying loss, `classifier`
 
     def __init__(self, embedding_size: int, num_classes: int | None, *, focal_gamma: float = 0.0):
         super().__init__()
@@ -43,6 +46,7 @@ class Loss(nn.Module):
         if self.classifies:
             self.require(self.num_classes is not None and self.num_classes >= 2,
                          f"num_classes must be >= 2, got {num_classes!r}")
+        if self.classifies and not self.wraps_classifier:
             self.weight = nn.Parameter(nn.init.xavier_uniform_(torch.empty(self.num_classes, self.embedding_size)))
 
     def require(self, ok: bool, message: str) -> None:
@@ -82,6 +86,12 @@ class Loss(nn.Module):
         ce = self.cross_entropy(logits, labels)
         scores = logits if scores is None else scores
         return LossOutput(ce, scores.detach(), {"ce": ce.item(), **parts})
+
+    def classifying_head(self) -> Loss | None:
+        """The loss that holds the class weights (what fine-tuning carries over from its init model); None if none."""
+        if not self.classifies:
+            return None
+        return self.classifier if self.wraps_classifier else self
 
     def param_groups(self, lr: float) -> list[dict]:
         """Optimizer param groups: one group of every parameter at `lr` (none for parameter-free losses)."""

@@ -6,8 +6,17 @@ from __future__ import annotations
 from torch import Tensor
 
 from facebench.losses.base import Loss, LossOutput
-from facebench.losses.pairs import masked_mean, masks, prepare, squared_distances
+from facebench.losses.pairs import DIST_EPS, masked_mean, masks, prepare, squared_distances
 from facebench.losses.registry import register
+
+
+def pair_terms(x: Tensor, margin: float, normalize: bool, positive_power: int = 2) -> tuple[Tensor, Tensor]:
+    """N x N (pull, push): what each pair pays as a positive, d^positive_power, and as a negative,
+    max(0, margin - d)^2; the loss picks the pairs."""
+    d2 = squared_distances(prepare(x, normalize))
+    d = d2.clamp_min(DIST_EPS).sqrt()
+    push = (margin - d).clamp_min(0).pow(2)
+    return (d2 if positive_power == 2 else d), push
 
 
 def contrastive_terms(x: Tensor, labels: Tensor, margin: float, normalize: bool) -> tuple[Tensor, Tensor]:
@@ -16,10 +25,9 @@ def contrastive_terms(x: Tensor, labels: Tensor, margin: float, normalize: bool)
     Each kind is averaged on its own, so the many negatives of a PK batch don't drown the few positives; a kind
     absent from the batch contributes 0.
     """
-    d2 = squared_distances(prepare(x, normalize))
+    pull, push = pair_terms(x, margin, normalize)
     pos, neg = masks(labels)
-    push = (margin - d2.clamp_min(1e-12).sqrt()).clamp_min(0).pow(2)
-    return masked_mean(d2, pos), masked_mean(push, neg)
+    return masked_mean(pull, pos), masked_mean(push, neg)
 
 
 @register("contrastive")

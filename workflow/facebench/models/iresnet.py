@@ -102,6 +102,11 @@ class IResNet(nn.Module):
     def stem_conv(self) -> nn.Conv2d:
         return self.stem[0]
 
+    @property
+    def output_layer(self) -> tuple[nn.Module, ...]:
+        """The layers that turn the last feature map into the embedding (what `trainable: output` fine-tunes)."""
+        return self.bn, self.dropout, self.fc, self.features
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_batch("iresnet", x, self.input_size)
         x = self.dropout(self.bn(self.body(self.stem(x))))
@@ -141,6 +146,11 @@ class IRSE8(nn.Module):
     @property
     def stem_conv(self) -> nn.Conv2d:
         return self.stem[0]
+
+    @property
+    def output_layer(self) -> tuple[nn.Module, ...]:
+        """The layers that turn the last feature map into the embedding (what `trainable: output` fine-tunes)."""
+        return self.bn, self.pool, self.fc, self.features
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 4 or x.shape[1] != 3:

@@ -76,6 +76,12 @@ class MobileFaceNet(nn.Module):
         """The first convolution (the one that sees the image), for the first-layer kernels figure."""
         return self.conv1.conv
 
+    @property
+    def output_layer(self) -> tuple[nn.Module, ...]:
+        """The layers that turn the last feature map into the embedding (what `trainable: output` fine-tunes): the
+        global depthwise conv and its BN, then the linear 1x1 conv and its BN."""
+        return self.GDC_dw, self.GDC_bn, self.features, self.last_bn
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.conv2_dw(self.conv1(x))
         x = self.conv_5(self.conv_45(self.conv_4(self.conv_34(self.conv_3(self.conv_23(x))))))

@@ -85,6 +85,11 @@ class ResNet(nn.Module):
     def stem_conv(self) -> nn.Conv2d:
         return self.stem[0]
 
+    @property
+    def output_layer(self) -> tuple[nn.Module, ...]:
+        """The layers that turn the last feature map into the embedding (what `trainable: output` fine-tunes)."""
+        return self.bn, self.fc, self.features
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_batch(self.name, x, self.input_size)
         x = self.bn(self.body(self.stem(x)))

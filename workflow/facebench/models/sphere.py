@@ -78,6 +78,12 @@ class Sphere20(nn.Module):
     def stem_conv(self) -> nn.Conv2d:
         return self.stages[0][0][0]
 
+    @property
+    def output_layer(self) -> tuple[nn.Module, ...]:
+        """The layers that turn the last feature map into the embedding (what `trainable: output` fine-tunes):
+        the FC, and its BN in the batch-norm variant."""
+        return (self.fc,) if self.fc_bn is None else (self.fc, self.fc_bn)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_batch("sphere20", x, self.input_size)
         x = self.fc(self.stages(x).flatten(1))

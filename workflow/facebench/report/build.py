@@ -206,7 +206,9 @@ def _training(summaries: list[str], tsne: list[str]) -> dict | None:
 
 def build_report(metrics_paths: list[str], *, published: str, template: str, spec: dict, out: str,
                  manifest_out: str | None = None, studies: list[str] = (), training: list[str] = (),
-                 tsne: list[str] = ()) -> None:
+                 tsne: list[str] = (), analysis: list[str] = ()) -> None:
+    from facebench.report.analysis import analysis_sections
+
     verif, ranks = _collect(metrics_paths)
     pub = yaml.safe_load(Path(published).read_text(encoding="utf-8"))
     profile = spec.get("profile", "custom")
@@ -227,6 +229,7 @@ def build_report(metrics_paths: list[str], *, published: str, template: str, spe
         "training": _training(list(training), list(tsne)),
         "fars": sorted({far for m in verif.values() for far in m["tar_at_far"]}, key=float),
     }
+    context["analysis"], analysis_inputs = analysis_sections(list(analysis), list(tsne), spec.get("labels", {}))
     html = env.get_template(Path(template).name).render(**context)
     write_text(out, html)
     if manifest_out:
@@ -242,5 +245,7 @@ def build_report(metrics_paths: list[str], *, published: str, template: str, spe
         for st in context["landmark_studies"]:
             inputs["studies"][st["_path"]] = sha256_file(st["_path"])
             inputs["figures"][st["figure"]] = st["figure_sha256"]
+        if analysis_inputs:
+            inputs["analysis"] = analysis_inputs
         write_json(manifest_out, {"report": str(out), "generated": context["generated"], "profile": profile,
                                   "git": git, "packages": context["packages"], "inputs": dict(inputs)})

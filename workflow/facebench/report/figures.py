@@ -106,3 +106,86 @@ def tsne_figure(panels: list[dict], columns: int = 4) -> bytes:
     fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=min(5, len(labels)), fontsize=7,
                markerscale=1.5, frameon=False)
     return png(fig)
+
+
+def _grid(n: int, columns: int, width: float = 3.4, height: float = 3.0):
+    rows, cols = -(-n // columns), min(columns, n)
+    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False)
+    for ax in axes.flat[n:]:
+        ax.axis("off")
+    return fig, axes.flat[:n]
+
+
+def distance_histograms_figure(panels: list[dict], columns: int = 4) -> bytes:
+    """Intra- vs inter-identity cosine distance histograms, one panel per model: title, bins, intra, inter (counts)."""
+    fig, axes = _grid(len(panels), columns)
+    for ax, p in zip(axes, panels):
+        bins = np.asarray(p["bins"])
+        for key, colour in (("intra", "tab:blue"), ("inter", "tab:red")):
+            counts = np.asarray(p[key], dtype=float)
+            ax.stairs(counts / max(counts.sum(), 1), bins, fill=True, alpha=0.45, color=colour,
+                      label=f"{key}-identity")
+        ax.set_title(p["title"], fontsize=8)
+        ax.set_xlabel("cosine distance (1 - cos)", fontsize=7)
+        ax.tick_params(labelsize=7)
+    axes[0].legend(fontsize=7)
+    return png(fig)
+
+
+def cpd_figure(panels: list[dict], columns: int = 3) -> bytes:
+    """Per model: the distribution of each face's HR-to-degraded cosine gap before and after each registration."""
+    fig, axes = _grid(len(panels), columns, width=3.8)
+    styles = {"before": ("black", "before"), "affine": ("tab:orange", "affine CPD"),
+              "linear-map": ("tab:green", "linear map (supervised)")}
+    for ax, p in zip(axes, panels):
+        bins = np.asarray(p["bins"])
+        for key, (colour, label) in styles.items():
+            counts = np.asarray(p[key], dtype=float)
+            ax.stairs(counts / max(counts.sum(), 1), bins, color=colour, lw=1.4, label=label)
+        used = np.flatnonzero(np.sum([np.asarray(p[k]) for k in styles], axis=0))  # zoom on the occupied bins
+        ax.set_xlim(0, float(bins[min(used[-1] + 2, len(bins) - 1)]) if len(used) else 2.0)
+        ax.set_title(p["title"], fontsize=8)
+        ax.set_xlabel("cosine distance, HR vs degraded, same face", fontsize=7)
+        ax.tick_params(labelsize=7)
+    axes[0].legend(fontsize=7)
+    return png(fig)
+
+
+def kernels_figure(panels: list[dict], per_model: int = 32) -> bytes:
+    """The first ``per_model`` first-conv kernels of each model as small RGB tiles (each tile min-max scaled); one
+    row of tiles per model. Each panel: title, weights (out x in x kh x kw)."""
+    fig, axes = plt.subplots(len(panels), 1, figsize=(10, 0.9 + 0.55 * len(panels) * 2), squeeze=False)
+    for ax, p in zip(axes.flat, panels):
+        w = np.asarray(p["weights"], dtype=float)[:per_model]
+        if w.shape[1] not in (1, 3):
+            w = w.mean(axis=1, keepdims=True)
+        tiles = []
+        for k in w:
+            k = (k - k.min()) / (k.max() - k.min() + 1e-12)
+            tile = np.transpose(k, (1, 2, 0)) if k.shape[0] == 3 else np.repeat(k.transpose(1, 2, 0), 3, axis=2)
+            tiles.append(np.pad(tile, ((1, 1), (1, 1), (0, 0)), constant_values=1.0))
+        ax.imshow(np.concatenate(tiles, axis=1), interpolation="nearest")
+        ax.set_title(p["title"], fontsize=8, loc="left")
+        ax.axis("off")
+    return png(fig)
+
+
+def sphere_figure(panels: list[dict], columns: int = 3) -> bytes:
+    """3-d embeddings on the unit sphere, coloured by identity; each panel: title, points (n x 3), identity (n,)."""
+    rows, cols = -(-len(panels) // columns), min(columns, len(panels))
+    fig = plt.figure(figsize=(3.8 * cols, 3.6 * rows))
+    names = sorted({str(i) for p in panels for i in p["identity"]})
+    colours = plt.get_cmap("tab10" if len(names) <= 10 else "tab20")
+    u, v = np.mgrid[0:2 * np.pi:24j, 0:np.pi:12j]
+    for n, p in enumerate(panels):
+        ax = fig.add_subplot(rows, cols, n + 1, projection="3d")
+        ax.plot_wireframe(np.cos(u) * np.sin(v), np.sin(u) * np.sin(v), np.cos(v), color="0.85", lw=0.4)
+        pts = np.asarray(p["points"], dtype=float)
+        pts = pts / (np.linalg.norm(pts, axis=1, keepdims=True) + 1e-12)
+        ids = np.asarray(p["identity"]).astype(str)
+        for k, name in enumerate(names):
+            sel = ids == name
+            ax.scatter(pts[sel, 0], pts[sel, 1], pts[sel, 2], s=8, color=colours(k % colours.N))
+        ax.set_title(p["title"], fontsize=8)
+        ax.set_axis_off()
+    return png(fig)

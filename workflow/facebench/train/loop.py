@@ -6,8 +6,12 @@
 - Safety: the state is saved every ``checkpoint_every`` steps and on SIGTERM/SIGINT; a rerun resumes from it and, on
   CPU, reaches the same weights as an uninterrupted run; a non-finite loss stops the run with a clear error and
   leaves the last good state on disk.
-- Outputs: the model file (``models.checkpoint`` format, what the embed stage reads), a per-step TSV log
-  (step, epoch, loss, accuracy, lr, images/s and the loss's parts) and a summary JSON.
+- Fine-tuning: ``init`` starts the backbone from another model file, and its loss head too where the classes match
+  (``start_head``); ``trainable`` freezes all but the output layer or the head (``train.freeze``).
+- Validation: with a pairs protocol (``validate``), verification accuracy and AUC after every epoch
+  (``train.validate``), kept in an epoch log beside the step log and reported in the summary.
+- Outputs: the model file (``models.checkpoint`` format, what the embed stage reads, with the head's class weights),
+  a per-step TSV log (step, epoch, loss, accuracy, lr, images/s and the loss's parts) and a summary JSON.
 """
 from __future__ import annotations
 
@@ -25,10 +29,12 @@ from facebench import losses
 from facebench.align import open_faces, read_index
 from facebench.io import atomic_path, read_json, read_tsv, rows_of, write_json
 from facebench.models import build
-from facebench.models.checkpoint import load_model, save_model
+from facebench.models.checkpoint import load_head, load_model, save_model
 from facebench.models.inputs import backbone_args, to_model_input
+from facebench.train import validate
 from facebench.train.augment import augment
 from facebench.train.checkpoint import load_state, save_state, spec_digest
+from facebench.train.freeze import freeze, set_train_mode
 from facebench.train.sampler import Sampler
 
 LOG_COLUMNS = ["step", "epoch", "loss", "accuracy", "lr", "images_per_second"]
@@ -37,7 +43,7 @@ LOG_COLUMNS = ["step", "epoch", "loss", "accuracy", "lr", "images_per_second"]
 DEFAULTS = {"loss_args": {}, "batch_size": 64, "epochs": 1, "steps": None, "lr": 0.1, "momentum": 0.9,
             "weight_decay": 5e-4, "schedule": {"kind": "step", "milestones": [0.5, 0.75], "gamma": 0.1},
             "warmup_steps": 0, "pk": None, "augment": {}, "checkpoint_every": 500, "amp": "auto", "init": None,
-            "seed": 0, "log_every": 1}
+            "seed": 0, "log_every": 1, "trainable": "all", "validate": None}
 
 
 class TrainingDiverged(RuntimeError):
@@ -121,10 +127,11 @@ def _amp_dtype(amp: str, device: torch.device):
 
 
 class StepLog:
-    """The per-step TSV, appended as the run goes (flushed each row) and cut back to the saved step on resume."""
+    """A TSV keyed by step (first column), appended as the run goes (flushed each row) and cut back to the saved step
+    on resume: the per-step log, and the per-epoch validation log."""
 
-    def __init__(self, path: Path, parts: list[str], resume_step: int):
-        self.path, self.columns = path, LOG_COLUMNS + parts
+    def __init__(self, path: Path, columns: list[str], resume_step: int):
+        self.path, self.columns = path, list(columns)
         kept = []
         if resume_step and path.exists():
             header, rows = read_tsv(path)
@@ -150,17 +157,73 @@ def _fmt(v) -> str:
     return f"{v:.6g}" if isinstance(v, float) else str(v)
 
 
+def head_record(head: losses.Loss, identities: list[str]) -> dict | None:
+    """What the model file keeps of the loss head: its classifier's class weights, with what they classify."""
+    classifier = head.classifying_head()
+    if classifier is None:
+        return None
+    return {"loss": classifier.name, "embedding_size": classifier.embedding_size,
+            "num_classes": classifier.num_classes, "identities": list(identities), "module": classifier}
+
+
+def start_head(head: losses.Loss, init_model, identities: list[str]) -> str:
+    """Load the init model's classifier weights into ``head``'s classifier where they classify the same identities
+    with the same loss and embedding size; returns what happened, for the summary (``head_init``)."""
+    if not init_model:
+        return "fresh (no train.init)"
+    classifier = head.classifying_head()
+    if classifier is None:
+        return f"fresh (loss {head.name!r} has no classifier)"
+    saved = load_head(init_model)
+    if saved is None:
+        return f"fresh ({init_model} carries no head weights)"
+    mine = head_record(head, identities)
+    for key in ("loss", "embedding_size", "num_classes"):
+        if saved.get(key) != mine[key]:
+            return f"fresh (the init head's {key} is {saved.get(key)!r}, this one's {mine[key]!r})"
+    if saved.get("identities") != mine["identities"]:
+        return "fresh (the init head classifies other identities)"
+    shapes = {k: tuple(v.shape) for k, v in classifier.state_dict().items()}
+    if {k: tuple(v.shape) for k, v in saved["state_dict"].items()} != shapes:  # checked first: no partial load
+        return "fresh (the init head's tensors do not fit this one's)"
+    classifier.load_state_dict(saved["state_dict"], strict=True)
+    return f"from {init_model}"
+
+
+def validation_summary(epochs_tsv: Path, val: validate.ValidationSet, val_store, val_pairs) -> dict:
+    """The validation part of the summary: what was validated on, and the epoch log as a list of rows."""
+    header, rows = read_tsv(epochs_tsv, expect=validate.COLUMNS)
+    table = [{c: (int(v) if c == "step" else float(v)) for c, v in zip(header, r)} for r in rows]
+    return {"store": str(val_store), "pairs": str(val_pairs), "pairs_used": int(len(val.labels)),
+            "dropped_pairs": val.dropped, "threshold_search": "exact", "epochs": table}
+
+
+def check_fine_tuning(name: str, opts: dict, init_model, val_pairs) -> None:
+    """Options that only make sense together, named by config key."""
+    where = f"models.{name}.train"
+    if opts["trainable"] != "all" and not init_model:
+        raise ValueError(f"{where}.trainable: {opts['trainable']!r} freezes the backbone, which needs {where}.init "
+                         "(a random backbone would stay random)")
+    if opts["validate"] and not val_pairs:
+        raise ValueError(f"{where}.validate is set, but no validation store and pairs were given (--val-store, "
+                         "--val-pairs)")
+
+
 def train_model(name: str, spec: dict, *, store_dir, train_list, model_out, log_out, summary_out, work_dir,
-                init_model=None, device: torch.device | None = None) -> dict:
+                init_model=None, device: torch.device | None = None, val_store=None, val_pairs=None) -> dict:
     """Train the model ``name`` of config (``spec`` = its config mapping, with ``train``) and write its outputs.
 
-    ``work_dir`` keeps the resumable state (``state.pt``) and the growing log; the declared outputs are written only
-    when the run completes.
+    ``work_dir`` keeps the resumable state (``state.pt``) and the growing logs; the declared outputs are written only
+    when the run completes. ``val_store`` and ``val_pairs`` (an aligned-face store at the model's template and a
+    pairs TSV) turn on validation after every epoch.
     """
     from facebench.progress import bar
 
     device = device or torch.device("cpu")
     opts = {**DEFAULTS, **spec["train"]}
+    check_fine_tuning(name, opts, init_model, val_pairs)
+    if (val_store is None) != (val_pairs is None):
+        raise ValueError(f"models.{name}.train.validate: validation needs both the store and the pairs file")
     digest = spec_digest({"model": spec, "init": str(init_model) if init_model else None})
     work_dir = Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
@@ -182,11 +245,18 @@ def train_model(name: str, spec: dict, *, store_dir, train_list, model_out, log_
         except RuntimeError as err:
             raise ValueError(f"models.{name}.train.init: {init_model} does not fit backbone "
                              f"{spec['backbone']} {bargs}: {str(err).splitlines()[0]}") from None
-    model.to(device).train()
+    head_init = start_head(head, init_model, data.identities)
+    trainable, where_trainable = opts["trainable"], f"models.{name}.train.trainable"
+    backbone_params = freeze(model, trainable, where_trainable)
+    model.to(device)
+    set_train_mode(model, trainable, where_trainable)
     head.to(device).train()
 
     lr = float(opts["lr"])
-    groups = [{"params": list(model.parameters()), "lr": lr}] + head.param_groups(lr)
+    groups = ([{"params": backbone_params, "lr": lr}] if backbone_params else []) + head.param_groups(lr)
+    if not groups:
+        raise ValueError(f"{where_trainable}: {trainable!r} leaves nothing to train (loss {loss_name!r} has no "
+                         "weights)")
     for g in groups:
         g["base_lr"] = g["lr"]
     optimizer = torch.optim.SGD(groups, lr=lr, momentum=float(opts["momentum"]),
@@ -216,6 +286,18 @@ def train_model(name: str, spec: dict, *, store_dir, train_list, model_out, log_
     def save(step):
         save_state(state_path, digest=digest, step=step, model=model, head=head, optimizer=optimizer, scaler=scaler)
         saved[0] = step
+
+    val = None
+    if val_pairs:
+        val = validate.load_validation_set(val_store, val_pairs, spec["input"]["template"],
+                                           f"models.{name}.train.validate")
+    epochs = StepLog(work_dir / "epochs.tsv", validate.COLUMNS, resumed_from) if val else None
+
+    def run_validation(step):
+        features = validate.embed(model, val, spec["input"], batch_size=sampler.batch_size, device=device,
+                                  amp_dtype=amp_dtype)
+        set_train_mode(model, trainable, where_trainable)  # back from eval: frozen modules stay in eval mode
+        epochs.write({"step": step, "epoch": step / sampler.steps_per_epoch, **validate.metrics(features, val)})
 
     log = None
     epoch_cache: dict[int, list[np.ndarray]] = {}
@@ -263,27 +345,33 @@ def train_model(name: str, spec: dict, *, store_dir, train_list, model_out, log_
                     "lr": optimizer.param_groups[0]["lr"], "images_per_second": len(idx) / dt if dt > 0 else None,
                     **{k: float(v) for k, v in out.parts.items()}}
             if log is None:
-                log = StepLog(work_dir / "log.tsv", sorted(out.parts), resumed_from)
+                log = StepLog(work_dir / "log.tsv", LOG_COLUMNS + sorted(out.parts), resumed_from)
             if (step + 1) % int(opts["log_every"]) == 0 or step + 1 == total:
                 log.write(last)
+            if val is not None and ((step + 1) % sampler.steps_per_epoch == 0 or step + 1 == total):
+                run_validation(step + 1)  # before any save: a state at an epoch's end has its validation logged
             pbar.update(len(idx))
             pbar.set_postfix(loss=f"{last['loss']:.3f}", acc="-" if acc is None else f"{acc:.3f}", refresh=False)
             if caught:
                 save(step + 1)
                 log.close()
+                if epochs is not None:
+                    epochs.close()
                 raise Interrupted(f"models.{name}: stopped by signal {caught[0]} after step {step + 1}; the state "
                                   f"is saved in {state_path}, rerun to resume")
             if (step + 1) % int(opts["checkpoint_every"]) == 0 and step + 1 < total:
                 save(step + 1)
     if log is not None:
         log.close()
+    if epochs is not None:
+        epochs.close()
     save(total)
 
     model.eval()
     meta = {"loss": loss_name, "loss_args": opts["loss_args"], "train_dataset_images": int(len(data.rows)),
             "identities": len(data.identities), "steps": total, "spec_digest": digest}
     save_model(model_out, model.cpu(), backbone=spec["backbone"], backbone_args=bargs,
-               input_spec=spec["input"], meta=meta)
+               input_spec=spec["input"], meta=meta, head=head_record(head.cpu(), data.identities))
     with atomic_path(log_out, suffix=".tsv") as tmp:
         tmp.write_bytes((work_dir / "log.tsv").read_bytes())
     summary = {"model": name, "label": spec.get("label") or name, "spec": spec, "backbone": spec["backbone"],
@@ -294,6 +382,11 @@ def train_model(name: str, spec: dict, *, store_dir, train_list, model_out, log_
                "dropped_failed_faces": data.dropped_failed, "resumed_from_step": resumed_from,
                "seconds_this_run": round(seconds, 2),
                "images_per_second": round(images / seconds, 2) if seconds > 0 else None,
-               "final": {k: last.get(k) for k in ("loss", "accuracy")}, "spec_digest": digest}
+               "final": {k: last.get(k) for k in ("loss", "accuracy")}, "spec_digest": digest,
+               "trainable": trainable, "head_init": head_init, "validation": None}
+    if val is not None:
+        summary["validation"] = validation_summary(work_dir / "epochs.tsv", val, val_store, val_pairs)
+        for row in summary["validation"]["epochs"][-1:]:
+            summary["final"].update({k: row[k] for k in ("val_accuracy", "val_auc")})
     write_json(summary_out, summary)
     return summary

@@ -1,0 +1,86 @@
+"""Wall time and peak memory of a whole profile's DAG, from empty results, plus the time of every rule.
+
+    python bench/dag_time.py                      # lfw-mini from scratch in ../facebench-dag-bench (about 30 min here)
+    python bench/dag_time.py --configfile config/smoke.yaml
+    python bench/dag_time.py --rules-only results  # only sum the per-rule benchmark files of an existing run
+
+The run happens in a working directory beside the repository (so the profiles' ``../shared/data`` paths resolve the
+same way) and never touches this checkout's results/. Per-rule seconds and RSS come from the ``benchmark:`` files
+Snakemake writes for the heavy rules (landmarks, align, train, embed); the wall time is the whole snakemake process.
+Writes results/bench/dag_time-<profile>.json.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import ROOT, cpu_ticks, steal_share, write  # noqa: E402
+
+
+def rule_times(results: Path) -> dict:
+    """seconds and max RSS (MB) of every benchmarked job, grouped by rule, from results/benchmarks/<rule>/<job>.tsv."""
+    rules = {}
+    for tsv in sorted((results / "benchmarks").glob("*/*.tsv")):
+        with tsv.open() as f:
+            rows = list(csv.DictReader(f, delimiter="\t"))
+        if not rows:
+            continue
+        row = rows[-1]
+        entry = rules.setdefault(tsv.parent.name, {"jobs": {}, "seconds": 0.0, "max_rss_mb": 0.0})
+        seconds, rss = float(row["s"]), float(row["max_rss"]) if row["max_rss"] not in ("", "NA", "-") else 0.0
+        entry["jobs"][tsv.stem] = {"seconds": round(seconds, 1), "max_rss_mb": round(rss, 1)}
+        entry["seconds"] = round(entry["seconds"] + seconds, 1)
+        entry["max_rss_mb"] = max(entry["max_rss_mb"], round(rss, 1))
+    return rules
+
+
+def run_dag(configfile: Path, workdir: Path, cores: int) -> dict:
+    if workdir.exists():
+        shutil.rmtree(workdir)  # from empty results: a leftover run would make every rule a no-op
+    workdir.mkdir(parents=True)
+    cmd = ["snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir), "--cores", str(cores),
+           "--configfile", str(configfile.resolve()), "--quiet", "rules"]
+    before = cpu_ticks()
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=workdir)
+    wall = time.perf_counter() - t0
+    # the largest resident set of any finished descendant (snakemake itself or one of its jobs)
+    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return {"command": " ".join(cmd), "returncode": proc.returncode, "wall_seconds": round(wall, 1),
+            "wall_minutes": round(wall / 60, 2), "peak_rss_mb_largest_process": round(peak_kb / 1024, 1),
+            "cpu_steal_share": steal_share(before, cpu_ticks()),
+            "report_written": (workdir / "report" / "index.html").exists()}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--configfile", type=Path, default=ROOT / "config" / "lfw-mini.yaml")
+    ap.add_argument("--workdir", type=Path, default=ROOT.parent / "facebench-dag-bench")
+    ap.add_argument("--cores", type=int, default=2)
+    ap.add_argument("--rules-only", type=Path, metavar="RESULTS",
+                    help="sum the benchmark files of an existing run's results folder; run nothing")
+    a = ap.parse_args()
+    profile = yaml.safe_load(a.configfile.read_text())["profile"]
+    if a.rules_only:
+        out = {"profile": profile, "mode": "rules-only", "results": str(a.rules_only.resolve())}
+        out["rules"] = rule_times(a.rules_only)
+    else:
+        out = {"profile": profile, "mode": "from empty results", "cores": a.cores, **run_dag(a.configfile, a.workdir,
+                                                                                             a.cores)}
+        out["rules"] = rule_times(a.workdir / "results")
+    out["benchmarked_rule_seconds_sum"] = round(sum(r["seconds"] for r in out["rules"].values()), 1)
+    write(f"dag_time-{profile}", out)
+    return 0 if out.get("returncode", 0) == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
