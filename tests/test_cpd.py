@@ -49,3 +49,15 @@ def test_embedding_gap_subsample_is_seeded():
     a = cpd.embedding_gap(high, low, points=50, seed=7, max_iterations=20)
     b = cpd.embedding_gap(high, low, points=50, seed=7, max_iterations=20)
     assert a == b
+
+
+def test_large_norm_high_dimensional_embeddings_register_on_32_axes_without_nan():
+    """Unnormalised heads give norms in the hundreds (CPD's Gaussians underflowed to NaN on them), and a 512-d
+    affine CPD would build 4 GB arrays: the gap is computed on unit vectors, affine on 32 shared axes."""
+    rng = np.random.default_rng(3)
+    high = 300 * rng.normal(size=(200, 512))
+    degraded = high + 60 * rng.normal(size=(200, 512))
+    gap = cpd.embedding_gap(high, degraded, points=150, seed=0)
+    assert gap["affine"]["space"] == "32 shared principal axes of 512" and gap["affine"]["converged"]
+    assert np.isfinite(gap["affine"]["mean"]) and np.isfinite(gap["rigid"]["mean"])
+    assert gap["affine"]["mean"] < gap["affine"]["before"]["mean"]

@@ -28,3 +28,18 @@ def test_rank1_matches_brute_force(block):
 def test_identity_with_one_image_is_refused():
     with pytest.raises(ValueError, match="at least two images"):
         rank_n(np.eye(3), ["a", "a", "b"])
+
+
+def test_all_pairs_auc_counts_every_pair_once_and_matches_sklearn_over_the_full_matrix():
+    from facebench.evaluate.identification import all_pairs_auc
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(0)
+    ids = rng.integers(0, 8, 50)
+    f = rng.normal(size=(8, 6))[ids] + 0.8 * rng.normal(size=(50, 6))
+    out = all_pairs_auc(f, ids, block=7)  # blocks that do not divide n
+    u = f / np.linalg.norm(f, axis=1, keepdims=True)
+    i, j = np.triu_indices(50, k=1)
+    assert out["all_pairs"] == 50 * 49 // 2 and out["all_pairs_positive"] == int((ids[i] == ids[j]).sum())
+    assert out["auc_all_pairs"] == pytest.approx(roc_auc_score(ids[i] == ids[j], np.sum(u[i] * u[j], axis=1)))
+    assert out["auc_all_pairs"] > 0.8

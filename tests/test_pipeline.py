@@ -114,7 +114,8 @@ def test_every_analysis_rule_runs_and_reaches_the_report(smoke_run):
     stats = json.loads((work / "results/analysis/embedding-stats/pretrained/lfw/provided.json").read_text())
     assert stats["distances"]["intra"]["mean"] < stats["distances"]["inter"]["mean"]
     html = (work / "report/index.html").read_text()
-    for section in ('id="scorers-table"', 'id="stats-table"', 'id="cpd-table"', 'id="kernels-table"', 'id="sphere"'):
+    for section in ('id="scorers-table"', 'id="stats-table"', 'id="cpd-table"', 'id="kernels-table"', 'id="sphere"',
+                    'id="validation"'):
         assert section in html, section
 
 

@@ -13,3 +13,23 @@ def test_higher_accuracy_is_better_and_higher_std_is_worse():
 def test_a_threshold_or_no_difference_has_no_tone():
     assert tone("threshold", 0.1) is None
     assert tone("accuracy", None) is None and tone("accuracy", 0.0) is None
+
+
+def test_seed_rows_take_rank_metrics_from_the_rank_file_and_fall_back_through_datasets():
+    from facebench.report.build import _seed_tables
+
+    published = {"sources": {"s": {"title": "t", "file": "f"}}, "tables": [{
+        "key": "k", "title": "t", "source": "s", "metrics": ["rank1", "auc_all_pairs", "accuracy"],
+        "rows": [{"method": "m", "published": {"rank1": 0.7, "auc_all_pairs": 0.78},
+                  "ours": {"model": "a", "dataset": ["calfw", "lfw"], "alignment": "p",
+                           "protocol": ["calfw", "devtest"]}}]}]}
+    verif = {("a", "lfw", "p", "devtest", "plain", "grid"): {
+        "accuracy": 0.9, "n_pairs": 10, "_path": "x.json",
+        "provenance": {"config": {"protocol": "devtest", "model_spec": {"train": {"dataset": "lfw",
+                                                                                  "alignment": "p"}}}}}}
+    ranks = {("a", "lfw", "p", "plain"): {"rank1": 0.75, "auc_all_pairs": 0.70}}
+    row = _seed_tables(published, verif, ranks, "mini")[0]["rows"][0]
+    cells = {c["metric"]: c for c in row["cells"]}
+    assert cells["rank1"]["ours"] == 0.75 and cells["rank1"]["tone"] == "better"
+    assert cells["auc_all_pairs"]["tone"] == "worse" and cells["accuracy"]["ours"] == 0.9
+    assert "trained here on lfw" in row["protocol"]

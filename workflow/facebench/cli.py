@@ -352,7 +352,7 @@ def cmd_eval_pairs(a):
 
 
 def cmd_rank(a):
-    from facebench.evaluate.identification import rank_n
+    from facebench.evaluate.identification import all_pairs_auc, rank_n
     from facebench.evaluate.scores import features
     from facebench.io import load_npz, read_tsv, rows_of, write_json
 
@@ -366,6 +366,7 @@ def cmd_rank(a):
     keep = [k for k, i in enumerate(idx) if emb["status"][i] != "failed"]
     f = features(emb, a.features)[[idx[k] for k in keep]]
     result = rank_n(f, [ids[k] for k in keep])
+    result.update(all_pairs_auc(f, [ids[k] for k in keep]))
     result.update({"features": a.features, "dropped_failed_faces": len(failed),
                    "protocol": "closed set, leave-one-out: each image a probe against all other images"})
     if a.meta:

@@ -3,6 +3,9 @@
 Rank-N is the share of probes for which an image of the same identity is among the N most similar other images
 (cosine similarity). This is the definition the cross-age seed uses for its Rank-1, and on LFW it is run over the
 people with at least two images, so every probe has a true match in the gallery.
+
+``all_pairs_auc`` is the seed's AUC beside it: the ROC area over the similarities of every pair of those images
+(same identity = positive), computed with scikit-learn as the seed did.
 """
 from __future__ import annotations
 
@@ -35,3 +38,20 @@ def rank_n(features: np.ndarray, identities, ranks=(1, 5), block: int = 1024) ->
         hit_rank[lo:lo + len(rows)] = first
     return {"n_probes": int(n), "n_identities": int(len(counts)),
             **{f"rank{r}": float(np.mean(hit_rank <= r)) for r in ranks}}
+
+
+def all_pairs_auc(features: np.ndarray, identities, block: int = 1024) -> dict:
+    """ROC AUC over all n(n-1)/2 image pairs (cosine similarity; same identity = 1), scikit-learn's roc_auc_score."""
+    from sklearn.metrics import roc_auc_score
+
+    _, codes = np.unique(np.asarray(identities), return_inverse=True)
+    f = unit_rows(features, np.float32)
+    n = len(f)
+    scores, labels = [], []
+    for lo in range(0, n, block):
+        sim = f[lo:lo + block] @ f.T
+        i, j = np.triu_indices(sim.shape[0], k=1, m=n - lo)  # pairs (lo + i, lo + i + j'), j' > i: each pair once
+        scores.append(sim[i, lo + j])
+        labels.append(codes[lo + i] == codes[lo + j])
+    s, y = np.concatenate(scores), np.concatenate(labels)
+    return {"all_pairs": int(len(s)), "all_pairs_positive": int(y.sum()), "auc_all_pairs": float(roc_auc_score(y, s))}

@@ -85,7 +85,8 @@ def _cpd(files, labels) -> dict | None:
         title = f"{_label(labels, c['model'])}: {c['alignment']} vs {c['degraded']}"
         rows.append({"model": _label(labels, c["model"]), "high": c["alignment"], "degraded": c["degraded"],
                      "size": c["degrade_spec"]["size"], "dataset": c["dataset"], "file": path, "points": b["points"],
-                     "of": b["of"], "before": b["before"]["mean"], "affine": b["affine"]["mean"],
+                     "of": b["of"], "before": b["before"]["mean"], "affine_before": b["affine"]["before"]["mean"],
+                     "affine": b["affine"]["mean"], "affine_space": b["affine"]["space"],
                      "rigid_before": b["rigid"]["before"]["mean"], "rigid": b["rigid"]["mean"],
                      "linear": b["linear-map"]["mean"], "affine_iterations": b["affine"].get("iterations")})
         panels.append({"title": title, "bins": b["bins"], "before": b["before"]["histogram"],

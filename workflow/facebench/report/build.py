@@ -95,7 +95,7 @@ def _experiment_rows(verif: dict, ranks: dict, profile: str) -> list[dict]:
     return rows
 
 
-HIGHER_IS_BETTER = {"accuracy", "auc", "rank1", "rank5"}
+HIGHER_IS_BETTER = {"accuracy", "auc", "rank1", "rank5", "auc_all_pairs"}
 LOWER_IS_BETTER = {"std", "eer"}
 
 
@@ -107,21 +107,30 @@ def tone(metric: str, diff: float | None) -> str | None:
     return "better" if (diff > 0) == (metric in HIGHER_IS_BETTER) else "worse"
 
 
-def _seed_tables(published: dict, verif: dict, profile: str) -> list[dict]:
+RANK_METRICS = {"rank1", "rank5", "auc_all_pairs"}  # read from the rank rule's file (identification images)
+
+
+def _seed_tables(published: dict, verif: dict, ranks: dict, profile: str) -> list[dict]:
     tables = []
     for t in published["tables"]:
         rows = []
         for r in t["rows"]:
             o = r["ours"]
             # `protocol` may list several (e.g. view2, then the mini profile's devtest): the first one run is shown
+            # and so may `dataset` (calfw, else the LFW fallback of the cross-age study)
             protocols = o["protocol"] if isinstance(o["protocol"], list) else [o["protocol"]]
-            found = (verif.get((o["model"], o["dataset"], o["alignment"], p, o.get("features", "plain"),
-                                o.get("search", "grid"))) for p in protocols)
+            datasets = o["dataset"] if isinstance(o["dataset"], list) else [o["dataset"]]
+            features = o.get("features", "plain")
+            found = (verif.get((o["model"], d, o["alignment"], p, features, o.get("search", "grid")))
+                     for d in datasets for p in protocols)
             m = next((x for x in found if x is not None), None)
+            rank = next((ranks[k] for k in ((o["model"], d, o["alignment"], features) for d in datasets)
+                         if k in ranks), None)
             cells = []
             for metric in t["metrics"]:
                 pub = r["published"].get(metric)
-                ours = None if m is None else m[metric]
+                source = rank if metric in RANK_METRICS else m
+                ours = None if source is None else source.get(metric)
                 diff = None if (pub is None or ours is None) else ours - pub
                 cells.append({"metric": metric, "published": pub, "ours": ours, "diff": diff,
                               "tone": tone(metric, diff)})
@@ -199,7 +208,12 @@ def _training(summaries: list[str], tsne: list[str]) -> dict | None:
         label = next((r["label"] for r in runs if Path(r["_path"]).parent.name == Path(p).stem), Path(p).stem)
         panels.append({"title": label, "points": t["points"], "identity": t["identity"]})
         tsne_files[str(p)] = {"sha256": sha256_file(p), **meta}
+    validated = [{"label": r["label"], **{c: [row[c] for row in r["validation"]["epochs"]]
+                                          for c in ("epoch", "val_accuracy", "val_auc")}}
+                 for r in runs if (r.get("validation") or {}).get("epochs")]
+    validation_png = base64.b64encode(figures.validation_figure(validated)).decode("ascii") if validated else None
     return {"runs": runs, "curves_png": base64.b64encode(figures.training_curves_figure(curves)).decode("ascii"),
+            "validation_png": validation_png, "validated": [v["label"] for v in validated],
             "tsne_png": base64.b64encode(figures.tsne_figure(panels)).decode("ascii") if panels else None,
             "tsne_files": tsne_files}
 
@@ -223,7 +237,7 @@ def build_report(metrics_paths: list[str], *, published: str, template: str, spe
         "generated": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "git": git, "packages": provenance.package_versions(),
         "experiments": _experiment_rows(verif, ranks, profile),
-        "seed_tables": _seed_tables(pub, verif, profile),
+        "seed_tables": _seed_tables(pub, verif, ranks, profile),
         "roc_png": _roc_png(verif),
         "landmark_studies": _landmark_studies(list(studies)),
         "training": _training(list(training), list(tsne)),

@@ -189,3 +189,20 @@ def sphere_figure(panels: list[dict], columns: int = 3) -> bytes:
         ax.set_title(p["title"], fontsize=8)
         ax.set_axis_off()
     return png(fig)
+
+
+def validation_figure(runs: list[dict]) -> bytes:
+    """Validation accuracy and AUC after every epoch; each run: label, epoch, val_accuracy, val_auc."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
+    palette = plt.get_cmap("tab10" if len(runs) <= 10 else "tab20")
+    for k, r in enumerate(runs):
+        colour = palette(k % palette.N)
+        left.plot(r["epoch"], r["val_accuracy"], marker="o", ms=3, lw=1.3, color=colour, label=r["label"])
+        right.plot(r["epoch"], r["val_auc"], marker="o", ms=3, lw=1.3, color=colour, label=r["label"])
+    left.set_ylabel("validation accuracy (k-fold)")
+    right.set_ylabel("validation AUC")
+    for ax in (left, right):
+        ax.set_xlabel("epoch")
+        ax.grid(True, alpha=0.3)
+    right.legend(fontsize=7, loc="lower right")
+    return png(fig)
