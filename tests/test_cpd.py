@@ -38,7 +38,7 @@ def test_embedding_gap_closes_a_linear_distortion():
     assert gap["points"] == 300 and gap["of"] == 500
     assert gap["linear-map"]["mean"] < 1e-6 < gap["before"]["mean"]
     assert gap["affine"]["mean"] < 0.25 * gap["before"]["mean"]
-    assert sum(gap["before"]["histogram"]) == 300 and len(gap["bins"]) == 41
+    assert sum(gap["before"]["histogram"]) == 300 and len(gap["bins"]) == 201
     assert gap["rigid"]["space"] == "3 shared principal axes"
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import textwrap
 
 import matplotlib
 
@@ -129,12 +130,13 @@ def distance_histograms_figure(panels: list[dict], columns: int = 4) -> bytes:
         ax.set_xlabel("cosine distance (1 - cos)", fontsize=7)
         ax.tick_params(labelsize=7)
     axes[0].legend(fontsize=7)
+    fig.tight_layout()  # wrapped panel titles would run into the x labels of the row above
     return png(fig)
 
 
 def cpd_figure(panels: list[dict], columns: int = 3) -> bytes:
     """Per model: the distribution of each face's HR-to-degraded cosine gap before and after each registration."""
-    fig, axes = _grid(len(panels), columns, width=3.8)
+    fig, axes = _grid(len(panels), columns, width=4.2, height=3.3)
     styles = {"before": ("black", "before"), "affine": ("tab:orange", "affine CPD"),
               "linear-map": ("tab:green", "linear map (supervised)")}
     for ax, p in zip(axes, panels):
@@ -144,10 +146,11 @@ def cpd_figure(panels: list[dict], columns: int = 3) -> bytes:
             ax.stairs(counts / max(counts.sum(), 1), bins, color=colour, lw=1.4, label=label)
         used = np.flatnonzero(np.sum([np.asarray(p[k]) for k in styles], axis=0))  # zoom on the occupied bins
         ax.set_xlim(0, float(bins[min(used[-1] + 2, len(bins) - 1)]) if len(used) else 2.0)
-        ax.set_title(p["title"], fontsize=8)
+        ax.set_title(textwrap.fill(p["title"], 45), fontsize=7)  # long model labels would run into the next panel
         ax.set_xlabel("cosine distance, HR vs degraded, same face", fontsize=7)
         ax.tick_params(labelsize=7)
     axes[0].legend(fontsize=7)
+    fig.tight_layout()  # wrapped panel titles would run into the x labels of the row above
     return png(fig)
 
 
