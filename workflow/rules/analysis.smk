@@ -17,6 +17,8 @@ rule tsne_train:
     threads: 1
     log:
         f"{RESULTS}/logs/tsne_train/{{model}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/tsne_train/{{model}}.tsv"
     conda:
         "../../envs/torch.yaml"
     shell:
@@ -50,6 +52,8 @@ rule embedding_stats:
         meta=lambda w: provenance("embedding_stats", model=w.model, dataset=w.dataset, alignment=w.alignment),
     log:
         f"{RESULTS}/logs/embedding_stats/{{model}}-{{dataset}}-{{alignment}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/embedding_stats/{{model}}-{{dataset}}-{{alignment}}.tsv"
     conda:
         "../../envs/data.yaml"
     shell:
@@ -72,6 +76,8 @@ rule compare_scorers:
                                   protocol=w.protocol, model_spec=config["models"][w.model]),
     log:
         f"{RESULTS}/logs/compare_scorers/{{model}}-{{dataset}}-{{alignment}}-{{protocol}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/compare_scorers/{{model}}-{{dataset}}-{{alignment}}-{{protocol}}.tsv"
     conda:
         "../../envs/data.yaml"
     shell:
