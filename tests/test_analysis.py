@@ -25,14 +25,14 @@ def clustered(n_ids=30, per_id=5, dim=16, spread=0.3, seed=0):
         np.array([f"Person_{i:02d}" for i in ids])
 
 
-def test_pair_indices_are_balanced_and_labelled_right():
+def test_distance_pairs_take_every_same_identity_pair_under_the_cap_and_as_many_different():
     _, ids = clustered()
-    same, diff = embedding_stats.pair_indices(ids, 10_000, np.random.default_rng(0))
-    assert len(same) == len(diff) == 30 * (5 * 4 // 2)  # every same-identity pair, under the cap
-    assert np.all(ids[same[:, 0]] == ids[same[:, 1]]) and np.all(same[:, 0] != same[:, 1])
-    assert np.all(ids[diff[:, 0]] != ids[diff[:, 1]])
-    capped, _ = embedding_stats.pair_indices(ids, 50, np.random.default_rng(0))
-    assert len(capped) == 50
+    i, j, same = scorers.labelled_pairs(ids, 10_000, np.random.default_rng(0))
+    assert same.sum() == (~same).sum() == 30 * (5 * 4 // 2)  # every same-identity pair, under the cap
+    assert np.all(ids[i[same]] == ids[j[same]]) and np.all(i[same] != j[same])
+    assert np.all(ids[i[~same]] != ids[j[~same]])
+    _, _, capped = scorers.labelled_pairs(ids, 50, np.random.default_rng(0))
+    assert capped.sum() == 50
 
 
 def test_separated_identities_give_a_large_d_prime_and_mixed_ones_none():

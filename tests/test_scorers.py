@@ -17,16 +17,16 @@ def identities(n_ids=40, per_id=6, dim=16, spread=0.35, seed=0):
     return feats, np.array([f"p{i:03d}" for i in ids])
 
 
-def test_training_pairs_are_balanced_and_correctly_labelled():
+def test_labelled_pairs_are_balanced_and_correctly_labelled():
     _, ids = identities()
-    i, j, same = scorers.training_pairs(ids, 200, np.random.default_rng(1))
+    i, j, same = scorers.labelled_pairs(ids, 200, np.random.default_rng(1))
     assert same.sum() == (~same).sum() == 200
     assert np.all((ids[i] == ids[j]) == same) and np.all(i[same] != j[same])
 
 
-def test_training_pairs_need_an_identity_with_two_images():
+def test_labelled_pairs_need_an_identity_with_two_images():
     with pytest.raises(ValueError, match="two or more images"):
-        scorers.training_pairs(np.array(["a", "b", "c"]), 10, np.random.default_rng(0))
+        scorers.labelled_pairs(np.array(["a", "b", "c"]), 10, np.random.default_rng(0))
 
 
 @pytest.mark.parametrize("name", scorers.SCORERS)
@@ -35,7 +35,7 @@ def test_every_scorer_separates_same_from_different(name):
     train = np.char.compare_chararrays(ids, "p020", "<", True)
     rng = np.random.default_rng(3)
     s = scorers.build(name).fit(feats[train], ids[train], rng)
-    i, j, same = scorers.training_pairs(ids[~train], 300, rng)
+    i, j, same = scorers.labelled_pairs(ids[~train], 300, rng)
     test = np.flatnonzero(~train)
     auc = roc_auc_score(same, s.score(feats[test][i], feats[test][j]))
     assert auc > 0.9, f"{name}: AUC {auc:.3f} on separable identities"

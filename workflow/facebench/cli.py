@@ -52,13 +52,12 @@ def cmd_pairs_protocol(a):
 
 
 def cmd_identification_protocol(a):
-    from facebench.data.protocols import people_names, write_identification
+    from facebench.data.protocols import write_identification
 
     m = _manifest(a.manifest)
-    spec = a.spec["identification"]
-    people = people_names(spec, m["files"], f"datasets.{m['dataset']}.identification")
-    summary = write_identification(_lines(m["images_list"]), spec, a.out, subset=a.spec.get("subset"), people=people,
-                                   fmt=m.get("format", "lfw"), split=a.spec.get("split"), dataset=m["dataset"])
+    summary = write_identification(_lines(m["images_list"]), a.spec["identification"], a.out,
+                                   subset=a.spec.get("subset"), files=m["files"], fmt=m.get("format", "lfw"),
+                                   split=a.spec.get("split"), dataset=m["dataset"])
     print(json.dumps(summary))
 
 
@@ -253,11 +252,9 @@ def cmd_kernels(a):
 
 def cmd_embedding_stats(a):
     from facebench.analysis.embedding_stats import embedding_stats
-    from facebench.io import load_npz, read_json, read_tsv
+    from facebench.io import load_npz, read_json
 
-    header, rows = read_tsv(a.identification, expect=["path", "identity"])
-    paths = [r[header.index("path")] for r in rows]
-    ids = [r[header.index("identity")] for r in rows]
+    paths, ids = _identification(a.identification)
     threshold = read_json(a.threshold_from)["threshold"]  # the model's own verification threshold (cosine)
     result = embedding_stats(load_npz(a.embeddings), paths, ids, threshold=threshold, seed=a.seed,
                              max_pairs=a.max_pairs)
@@ -288,13 +285,26 @@ def cmd_cpd(a):
     _finish(result, a, a.high, a.degraded)
 
 
+def _identification(path) -> tuple[list[str], list[str]]:
+    """The paths and identities of an identification list (TSV with columns path, identity)."""
+    from facebench.io import read_tsv
+
+    header, rows = read_tsv(path, expect=["path", "identity"])
+    return [r[header.index("path")] for r in rows], [r[header.index("identity")] for r in rows]
+
+
+def _add_provenance(result: dict, meta: dict | None, *inputs) -> None:
+    """Merge the rule's provenance (``--meta``) and the sha256 of the files it read into a result."""
+    if meta:
+        result.update(meta)
+        result.setdefault("provenance", {})["inputs"] = _provenance_inputs(*inputs)
+
+
 def _finish(result: dict, a, *inputs) -> None:
-    """Merge the rule's provenance (``--meta``) and the inputs' checksums into an analysis result and write it."""
+    """Add the provenance to an analysis result and write it."""
     from facebench.io import write_json
 
-    if a.meta:
-        result.update(a.meta)
-        result.setdefault("provenance", {})["inputs"] = _provenance_inputs(*inputs)
+    _add_provenance(result, a.meta, *inputs)
     write_json(a.out, result)
     print(json.dumps({k: v for k, v in result.items() if not isinstance(v, (dict, list))}))
 
@@ -335,9 +345,7 @@ def cmd_eval_pairs(a):
         from facebench.io import read_json
 
         result["protocol_summary"] = read_json(a.protocol_summary)
-    if a.meta:
-        result.update(a.meta)
-        result.setdefault("provenance", {})["inputs"] = _provenance_inputs(a.scores, a.protocol_summary)
+    _add_provenance(result, a.meta, a.scores, a.protocol_summary)
     if a.roc:
         from facebench.io import save_npz
 
@@ -354,12 +362,10 @@ def cmd_eval_pairs(a):
 def cmd_rank(a):
     from facebench.evaluate.identification import all_pairs_auc, rank_n
     from facebench.evaluate.scores import features
-    from facebench.io import load_npz, read_tsv, rows_of, write_json
+    from facebench.io import load_npz, rows_of, write_json
 
     emb = load_npz(a.embeddings)
-    header, rows = read_tsv(a.identification, expect=["path", "identity"])
-    paths = [r[header.index("path")] for r in rows]
-    ids = [r[header.index("identity")] for r in rows]
+    paths, ids = _identification(a.identification)
     idx = rows_of(emb["paths"].tolist(), paths, lambda n, first: f"{a.identification}: {n} image(s) have no "
                                                                  f"embedding in {a.embeddings}, e.g. {first}").tolist()
     failed = [i for i in idx if emb["status"][i] == "failed"]
@@ -369,9 +375,7 @@ def cmd_rank(a):
     result.update(all_pairs_auc(f, [ids[k] for k in keep]))
     result.update({"features": a.features, "dropped_failed_faces": len(failed),
                    "protocol": "closed set, leave-one-out: each image a probe against all other images"})
-    if a.meta:
-        result.update(a.meta)
-        result.setdefault("provenance", {})["inputs"] = _provenance_inputs(a.embeddings, a.identification)
+    _add_provenance(result, a.meta, a.embeddings, a.identification)
     write_json(a.out, result)
     print(json.dumps(result))
 

@@ -158,9 +158,8 @@ def _train_problems(name: str, model: dict, config: dict) -> list[str]:
         out.append(f"{where}.dataset: {t['dataset']!r} is not a key of datasets")
     elif "training" not in ds:
         out.append(f"{where}.dataset: datasets.{t['dataset']} has no training list (datasets.{t['dataset']}.training)")
-    alignment = config["alignments"].get(t["alignment"])
-    if alignment is not None:
-        alignment = base_alignment(config["alignments"], t["alignment"])
+    known = t["alignment"] in config["alignments"]
+    alignment = base_alignment(config["alignments"], t["alignment"]) if known else None
     if alignment is None:
         out.append(f"{where}.alignment: {t['alignment']!r} is not a key of alignments")
     elif ds is not None and alignment["method"] == "landmarks" and alignment["landmarks"] != DETECTED and \

@@ -44,6 +44,21 @@ def preprocess(batch: np.ndarray, input_spec: dict) -> torch.Tensor:
     return to_model_input(torch.from_numpy(np.array(batch, dtype=np.uint8, copy=True)), input_spec)
 
 
+def eager_features(model: torch.nn.Module, faces: np.ndarray, rows: np.ndarray, input_spec: dict, *,
+                   batch_size: int = 64, device: torch.device | None = None, amp_dtype=None) -> np.ndarray:
+    """Features of the faces at ``rows`` of a store, by the model as it is (eager, eval mode, no gradient): the small
+    sets embedded inside other stages (validation during training, t-SNE), where building a frozen graph would cost
+    more than it saves. The caller restores the model's mode."""
+    device = device or torch.device("cpu")
+    model.eval()
+    out = []
+    with torch.no_grad(), torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+        for lo in range(0, len(rows), batch_size):
+            x = torch.from_numpy(np.asarray(faces[rows[lo:lo + batch_size]])).to(device)
+            out.append(model(to_model_input(x, input_spec)).float().cpu().numpy())
+    return np.concatenate(out)
+
+
 def inference_module(model: torch.nn.Module, device: torch.device, example: torch.Tensor):
     """The network as it runs for embedding, and its kind: on CPU a frozen TorchScript graph.
 

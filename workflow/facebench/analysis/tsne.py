@@ -8,11 +8,10 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import torch
 
+from facebench.embed import eager_features
 from facebench.io import save_npz
 from facebench.models.checkpoint import load_model
-from facebench.models.inputs import to_model_input
 from facebench.train.loop import load_training_set
 
 
@@ -25,13 +24,9 @@ def pick_identities(labels: np.ndarray, n: int, min_images: int, seed: int) -> n
     return np.sort(np.random.default_rng(seed).choice(eligible, size=min(n, len(eligible)), replace=False))
 
 
-@torch.inference_mode()
-def embed_faces(model, spec: dict, faces: np.ndarray, batch_size: int = 64) -> np.ndarray:
-    out = []
-    for lo in range(0, len(faces), batch_size):
-        x = to_model_input(torch.from_numpy(np.ascontiguousarray(faces[lo:lo + batch_size])), spec)
-        out.append(model(x).float().numpy())
-    f = np.concatenate(out)
+def embed_faces(model, spec: dict, faces: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """L2-normalised features of the faces at ``rows`` (CPU, eager)."""
+    f = eager_features(model, faces, rows, spec)
     return f / np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-12)
 
 
@@ -45,7 +40,7 @@ def tsne_identities(model_path, store_dir, train_list, out, *, n_identities: int
     idx = np.concatenate([np.sort(rng.permutation(np.flatnonzero(data.labels == c))[:max_per_identity])
                           for c in chosen])
     model, info = load_model(model_path)
-    feats = embed_faces(model, info["input"], data.faces[data.rows[idx]])
+    feats = embed_faces(model, info["input"], data.faces, data.rows[idx])
     perplexity = float(min(30.0, (len(idx) - 1) / 3))  # sklearn needs perplexity < n; 30 is its default
     points = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(feats)
     names = np.array([data.identities[c] for c in data.labels[idx]])

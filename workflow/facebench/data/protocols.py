@@ -125,14 +125,14 @@ def write_pairs_protocol(pairs_file: str | Path, spec: dict, available: set[str]
     return summary
 
 
-def write_identification(available: list[str], spec: dict, out: str | Path, subset: dict | None = None,
-                         people: set[str] | None = None, *, fmt: str = "lfw", split: dict | None = None,
+def write_identification(available: list[str], spec: dict, out: str | Path, subset: dict | None = None, *,
+                         files: dict | None = None, fmt: str = "lfw", split: dict | None = None,
                          dataset: str | None = None) -> dict:
-    """``identification.tsv`` (path, identity); ``people`` (from a people file) wins over the identity split."""
-    where, part = f"datasets.{dataset}.identification", None
-    _one_selector(spec, where)
-    if people is None:
-        people, part = chosen_people(spec, {}, available, where, dataset, fmt=fmt, split=split, default_part="test")
+    """``identification.tsv`` (path, identity): the people of ``spec['people']`` (a key of ``files``), else part
+    ``spec['part']`` (default ``test``) of the identity split, else everyone (``chosen_people``)."""
+    where = f"datasets.{dataset}.identification"
+    people, part = chosen_people(spec, files or {}, available, where, dataset, fmt=fmt, split=split,
+                                 default_part="test")
     rows = select_identities(available, people, spec.get("min_images", 2), (subset or {}).get("max_identities"),
                              fmt=fmt)
     write_tsv(out, ["path", "identity"], rows)

@@ -26,8 +26,9 @@ SCORERS = ("cosine", "euclidean", "chi2-svm", "weighted-l1", "joint-bayesian")
 LEARNED = ("chi2-svm", "weighted-l1", "joint-bayesian")
 
 
-def training_pairs(identities, n_pairs: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Up to ``n_pairs`` same-person and as many different-person index pairs (i, j, same) from labelled images.
+def labelled_pairs(identities, n_pairs: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Up to ``n_pairs`` same-person and as many different-person index pairs (i, j, same) from labelled images: a
+    learned scorer's training pairs, and the pairs of the distance histograms (analysis/embedding_stats).
 
     Same-person pairs are drawn uniformly from all of them (every one when there are fewer), different-person pairs
     uniformly from random image pairs of distinct identities."""
@@ -37,7 +38,7 @@ def training_pairs(identities, n_pairs: int, rng: np.random.Generator) -> tuple[
     bounds = np.flatnonzero(np.diff(codes[order])) + 1
     groups = [g for g in np.split(order, bounds) if len(g) >= 2]
     if not groups:
-        raise ValueError("fitting a scorer needs at least one identity with two or more images")
+        raise ValueError("same-person pairs need at least one identity with two or more images")
     same = np.concatenate([np.column_stack([g[a], g[b]]) for g in groups for a, b in [np.triu_indices(len(g), 1)]])
     if len(same) > n_pairs:
         same = same[rng.choice(len(same), n_pairs, replace=False)]
@@ -97,7 +98,7 @@ class _PairClassifier(Scorer):
 
     def fit(self, features, identities, rng, n_pairs=20000):
         self.prepare(features)
-        i, j, same = training_pairs(identities, n_pairs, rng)
+        i, j, same = labelled_pairs(identities, n_pairs, rng)
         self.model = self.make_model(int(rng.integers(2**31 - 1)))
         self.model.fit(self.pair_vector(features[i], features[j]), same)
         self.n_train_pairs = int(len(same))
@@ -273,17 +274,13 @@ def compare_scorers(emb: dict[str, np.ndarray], pairs: dict[str, np.ndarray], *,
     The threshold search is exact by default: the grid is the cosine range [-1, 1] and the other scores are not."""
     import time
 
-    from facebench.evaluate.scores import features
+    from facebench.evaluate.scores import features, pair_rows
     from facebench.evaluate.verification import evaluate_pairs
-    from facebench.io import rows_of
 
     paths = emb["paths"].tolist()
-    good = emb["status"] != "failed"
-    i1 = rows_of(paths, pairs["path1"].tolist(), lambda n, first: f"{n} pair image(s) have no embedding, e.g. {first}")
-    i2 = rows_of(paths, pairs["path2"].tolist(), lambda n, first: f"{n} pair image(s) have no embedding, e.g. {first}")
-    keep = good[i1] & good[i2]
+    i1, i2, keep = pair_rows(emb, pairs)
     # renumber onto the usable images only, so a failed face is never a fitting sample
-    usable = np.flatnonzero(good)
+    usable = np.flatnonzero(emb["status"] != "failed")
     new_row = np.full(len(paths), -1)
     new_row[usable] = np.arange(len(usable))
     f = features(emb, "plain")[usable]

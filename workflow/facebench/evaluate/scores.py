@@ -38,13 +38,18 @@ def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.einsum("ij,ij->i", a, b) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1) + 1e-5)
 
 
+def pair_rows(emb: dict[str, np.ndarray], pairs: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The embedding rows of each pair's two images, and whether both faces were embedded (neither failed)."""
+    n = len(pairs["path1"])
+    both = rows_of(emb["paths"].tolist(), np.concatenate([pairs["path1"], pairs["path2"]]).tolist(),
+                   lambda k, first: f"{k} pair image(s) have no embedding, e.g. {first}")
+    good = emb["status"] != "failed"
+    return both[:n], both[n:], good[both[:n]] & good[both[n:]]
+
+
 def score_pairs(emb: dict[str, np.ndarray], pairs: dict[str, np.ndarray], mode: str) -> dict:
     """Cosine score of every pair whose two faces were embedded; pairs touching a failed face are dropped."""
-    status = emb["status"].tolist()
-    both = rows_of(emb["paths"].tolist(), np.concatenate([pairs["path1"], pairs["path2"]]).tolist(),
-                   lambda n, first: f"{n} pair image(s) have no embedding, e.g. {first}")
-    i1, i2 = both[:len(pairs["path1"])], both[len(pairs["path1"]):]
-    ok = np.array([status[a] != "failed" and status[b] != "failed" for a, b in zip(i1, i2)], dtype=bool)
+    i1, i2, ok = pair_rows(emb, pairs)
     f = features(emb, mode)
     return {"score": cosine(f[i1[ok]], f[i2[ok]]), "label": pairs["label"][ok], "fold": pairs["fold"][ok],
             "path1": pairs["path1"][ok], "path2": pairs["path2"][ok], "dropped": int((~ok).sum())}

@@ -86,29 +86,6 @@ def training_curves_figure(runs: list[dict], weight: float = 0.6) -> bytes:
     return png(fig)
 
 
-def tsne_figure(panels: list[dict], columns: int = 4) -> bytes:
-    """One scatter per model; each panel: title, points (n x 2), identity (n,). The same people in every panel."""
-    rows = -(-len(panels) // columns)
-    cols = min(columns, len(panels))
-    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 3.3 * rows), squeeze=False)
-    names = sorted({str(i) for p in panels for i in p["identity"]})
-    colours = plt.get_cmap("tab10" if len(names) <= 10 else "tab20")
-    for ax in axes.flat[len(panels):]:
-        ax.axis("off")
-    for ax, p in zip(axes.flat, panels):
-        pts, ids = np.asarray(p["points"]), np.asarray(p["identity"]).astype(str)
-        for k, name in enumerate(names):
-            sel = ids == name
-            ax.scatter(pts[sel, 0], pts[sel, 1], s=9, color=colours(k % colours.N), label=name)
-        ax.set_title(p["title"], fontsize=8)
-        ax.set_xticks([])
-        ax.set_yticks([])
-    handles, labels = axes.flat[0].get_legend_handles_labels()  # one legend for all panels, below them
-    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=min(5, len(labels)), fontsize=7,
-               markerscale=1.5, frameon=False)
-    return png(fig)
-
-
 def _grid(n: int, columns: int, width: float = 3.4, height: float = 3.0):
     rows, cols = -(-n // columns), min(columns, n)
     fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False)
@@ -117,15 +94,38 @@ def _grid(n: int, columns: int, width: float = 3.4, height: float = 3.0):
     return fig, axes.flat[:n]
 
 
+def tsne_figure(panels: list[dict], columns: int = 4) -> bytes:
+    """One scatter per model; each panel: title, points (n x 2), identity (n,). The same people in every panel."""
+    fig, axes = _grid(len(panels), columns, height=3.3)
+    names = sorted({str(i) for p in panels for i in p["identity"]})
+    colours = plt.get_cmap("tab10" if len(names) <= 10 else "tab20")
+    for ax, p in zip(axes, panels):
+        pts, ids = np.asarray(p["points"]), np.asarray(p["identity"]).astype(str)
+        for k, name in enumerate(names):
+            sel = ids == name
+            ax.scatter(pts[sel, 0], pts[sel, 1], s=9, color=colours(k % colours.N), label=name)
+        ax.set_title(p["title"], fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    handles, labels = axes[0].get_legend_handles_labels()  # one legend for all panels, below them
+    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=min(5, len(labels)), fontsize=7,
+               markerscale=1.5, frameon=False)
+    return png(fig)
+
+
+def _share_stairs(ax, counts, bins, **style) -> None:
+    """A histogram's counts drawn as shares of its total (populations of different sizes on one axis)."""
+    counts = np.asarray(counts, dtype=float)
+    ax.stairs(counts / max(counts.sum(), 1), bins, **style)
+
+
 def distance_histograms_figure(panels: list[dict], columns: int = 4) -> bytes:
     """Intra- vs inter-identity cosine distance histograms, one panel per model: title, bins, intra, inter (counts)."""
     fig, axes = _grid(len(panels), columns)
     for ax, p in zip(axes, panels):
         bins = np.asarray(p["bins"])
         for key, colour in (("intra", "tab:blue"), ("inter", "tab:red")):
-            counts = np.asarray(p[key], dtype=float)
-            ax.stairs(counts / max(counts.sum(), 1), bins, fill=True, alpha=0.45, color=colour,
-                      label=f"{key}-identity")
+            _share_stairs(ax, p[key], bins, fill=True, alpha=0.45, color=colour, label=f"{key}-identity")
         ax.set_title(p["title"], fontsize=8)
         ax.set_xlabel("cosine distance (1 - cos)", fontsize=7)
         ax.tick_params(labelsize=7)
@@ -142,8 +142,7 @@ def cpd_figure(panels: list[dict], columns: int = 3) -> bytes:
     for ax, p in zip(axes, panels):
         bins = np.asarray(p["bins"])
         for key, (colour, label) in styles.items():
-            counts = np.asarray(p[key], dtype=float)
-            ax.stairs(counts / max(counts.sum(), 1), bins, color=colour, lw=1.4, label=label)
+            _share_stairs(ax, p[key], bins, color=colour, lw=1.4, label=label)
         used = np.flatnonzero(np.sum([np.asarray(p[k]) for k in styles], axis=0))  # zoom on the occupied bins
         ax.set_xlim(0, float(bins[min(used[-1] + 2, len(bins) - 1)]) if len(used) else 2.0)
         ax.set_title(textwrap.fill(p["title"], 45), fontsize=7)  # long model labels would run into the next panel

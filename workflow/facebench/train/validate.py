@@ -22,7 +22,6 @@ from facebench.data.protocols import read_pairs_tsv
 from facebench.evaluate.scores import cosine
 from facebench.evaluate.verification import SortedScores, auc, contiguous_folds, kfold_accuracy, roc
 from facebench.io import read_json, rows_of
-from facebench.models.inputs import to_model_input
 
 # the epoch log's columns (work dir, then the summary); epoch = epochs completed (1 after the first; a run cut short
 # by train.steps ends with a fraction), unlike the step log's 0-based epoch of each step
@@ -68,13 +67,10 @@ def load_validation_set(store_dir, pairs_tsv, template: str, where: str) -> Vali
 def embed(model: torch.nn.Module, val: ValidationSet, input_spec: dict, *, batch_size: int, device: torch.device,
           amp_dtype=None) -> np.ndarray:
     """Features of every validation image (the model is left in eval mode; the caller restores its mode)."""
-    model.eval()
-    out = []
-    with torch.no_grad(), torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-        for lo in range(0, len(val.rows), batch_size):
-            x = torch.from_numpy(val.faces[val.rows[lo:lo + batch_size]]).to(device)
-            out.append(model(to_model_input(x, input_spec)).float().cpu().numpy())
-    return np.concatenate(out)
+    from facebench.embed import eager_features
+
+    return eager_features(model, val.faces, val.rows, input_spec, batch_size=batch_size, device=device,
+                          amp_dtype=amp_dtype)
 
 
 def metrics(features: np.ndarray, val: ValidationSet) -> dict:
