@@ -242,3 +242,12 @@ def test_a_training_image_missing_from_the_store_is_named(tmp_path):
         fh.write("ghost/ghost_0001.jpg\tghost\n")
     with pytest.raises(KeyError, match=r"train.tsv: 1 training image\(s\) are not in the store .*ghost/ghost_0001.jpg"):
         run(tmp_path, store, train_list, spec(steps=1))
+
+
+def test_model_input_is_prepared_on_the_faces_device():
+    """Training and validation prepare batches already on the GPU: the normalisation constants must follow the faces
+    (a CPU mean against CUDA faces raised). The meta device stands in for a GPU on machines without one."""
+    from facebench.models.inputs import to_model_input
+
+    x = to_model_input(torch.zeros(2, 8, 8, 3, device="meta"), {"mean": [0.5] * 3, "std": [0.5] * 3, "size": [4, 4]})
+    assert x.device.type == "meta" and tuple(x.shape) == (2, 3, 4, 4)

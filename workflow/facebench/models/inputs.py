@@ -20,8 +20,9 @@ def to_model_input(faces: torch.Tensor, spec: dict) -> torch.Tensor:
     size = spec.get("size")
     if size and tuple(size) != tuple(x.shape[-2:]):
         x = resize(x, tuple(size))
-    mean = torch.tensor(spec.get("mean", [0.5, 0.5, 0.5]), dtype=x.dtype).view(1, 3, 1, 1)
-    std = torch.tensor(spec.get("std", [0.5, 0.5, 0.5]), dtype=x.dtype).view(1, 3, 1, 1)
+    # on the faces' device: training and validation prepare batches already on the GPU
+    mean = torch.tensor(spec.get("mean", [0.5, 0.5, 0.5]), dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+    std = torch.tensor(spec.get("std", [0.5, 0.5, 0.5]), dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
     return (x / 255.0 - mean) / std
 
 
