@@ -13,6 +13,18 @@ if not config:
 
 
 include: "workflow/rules/common.smk"
+
+
+wildcard_constraints:
+    dataset=r"[A-Za-z0-9_-]+",
+    model=r"[A-Za-z0-9_-]+",
+    alignment=r"[A-Za-z0-9_-]+",
+    template=r"[A-Za-z0-9_-]+",
+    protocol=r"[A-Za-z0-9_-]+",
+    features=r"plain|flip-concat|flip-sum",
+    search=r"grid|exact",
+
+
 include: "workflow/rules/data.smk"
 include: "workflow/rules/landmarks.smk"
 include: "workflow/rules/align.smk"

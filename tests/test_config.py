@@ -87,6 +87,10 @@ def test_defaults_are_filled(smoke):
      r"alignments.lr2.source: 'provided-lr16' must name an alignment by landmarks or centre crop"),
     (lambda c: c.setdefault("analysis", {}).update(scorers=["cosine", "svm"]), r"analysis.scorers.1: 'svm' is not "
                                                                                r"one of"),
+    (lambda c: c["report"]["studies"]["finetune"]["models"].append("arcface-3d"),
+     r"report.studies.finetune.models: 'arcface-3d' is not evaluated on lfw with alignment 'provided'"),
+    (lambda c: c["report"]["studies"]["finetune"].update(protocol="devtest"),
+     r"report.studies.finetune.protocol: 'devtest' is not a key of datasets.lfw.verification"),
 ])
 def test_bad_config_names_the_key(smoke, edit, match):
     cfg = copy.deepcopy(smoke)

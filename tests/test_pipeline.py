@@ -115,8 +115,10 @@ def test_every_analysis_rule_runs_and_reaches_the_report(smoke_run):
     assert stats["distances"]["intra"]["mean"] < stats["distances"]["inter"]["mean"]
     html = (work / "report/index.html").read_text()
     for section in ('id="scorers-table"', 'id="stats-table"', 'id="cpd-table"', 'id="kernels-table"', 'id="sphere"',
-                    'id="validation"'):
+                    'id="validation"', 'id="study-finetune-table"'):
         assert section in html, section
+    study = html.split('id="study-finetune-table"')[1].split("</table>")[0]
+    assert study.count("<tr>") == 4 and 'class="text missing"' not in study  # header + three models, each run
 
 
 def test_a_rerun_has_nothing_to_do(smoke_run):

@@ -33,3 +33,31 @@ def test_seed_rows_take_rank_metrics_from_the_rank_file_and_fall_back_through_da
     assert cells["rank1"]["ours"] == 0.75 and cells["rank1"]["tone"] == "better"
     assert cells["auc_all_pairs"]["tone"] == "worse" and cells["accuracy"]["ours"] == 0.9
     assert "trained here on lfw" in row["protocol"]
+
+
+def test_a_study_table_joins_metrics_ranks_and_training_and_marks_a_model_not_run(tmp_path):
+    import numpy as np
+    from facebench.io import save_npz
+    from facebench.report.studies import study_sections
+
+    roc = tmp_path / "roc.npz"
+    save_npz(roc, fpr=np.array([0.0, 0.1, 1.0]), tpr=np.array([0.0, 0.8, 1.0]))
+    spec = {"label": "low", "backbone": "irse8", "input": {"template": "arcface112", "size": [32, 32]}}
+    verif = {("low", "lfw", "p", "devtest", "plain", "grid"): {
+        "accuracy": 0.8, "std": 0.02, "auc": 0.88, "eer": 0.2, "tar_at_far": {"0.1": 0.8}, "roc_file": str(roc),
+        "_path": "m.json", "provenance": {"config": {"model_spec": spec}}}}
+    ranks = {("low", "lfw", "p", "plain"): {"rank1": 0.5, "_path": "r.json"}}
+    runs = [{"_path": str(tmp_path / "low" / "summary.json"), "label": "low", "faces": 100,
+             "spec": {"train": {"dataset": "lfw", "alignment": "lr", "epochs": 3, "init": None}},
+             "final": {"val_accuracy": 0.7, "val_auc": 0.75},
+             "validation": {"epochs": [{"epoch": 1, "val_accuracy": 0.6, "val_auc": 0.7},
+                                       {"epoch": 2, "val_accuracy": 0.7, "val_auc": 0.75}]}}]
+    studies = {"res": {"title": "T", "note": "", "models": ["low", "missing"], "dataset": "lfw",
+                       "protocol": "devtest", "alignment": "p"}}
+    (section,) = study_sections(studies, verif, ranks, runs)
+    low, missing = section["rows"]
+    assert (low["input"], low["trained_on"], low["init"], low["epochs"]) == ("32x32", "lfw / lr", "scratch", 3)
+    assert (low["accuracy"], low["rank1"], low["val_accuracy"]) == (0.8, 0.5, 0.7)
+    assert low["files"] == ["m.json", "r.json", runs[0]["_path"]]
+    assert not missing["run"] and missing["accuracy"] is None and missing["trained_on"] == "not trained here"
+    assert section["fars"] == ["0.1"] and section["roc_png"] and section["validation_png"]

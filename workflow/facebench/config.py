@@ -117,8 +117,28 @@ def check_references(config: dict) -> None:
             elif alignments[a]["landmarks"] not in datasets[entry["dataset"]].get("landmarks", {}):
                 problems.append(f"{where}.alignments: {a!r} needs landmark source {alignments[a]['landmarks']!r}, "
                                 f"which datasets.{entry['dataset']}.landmarks does not have")
+    problems += _study_problems(config)
     if problems:
         raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
+
+
+def _study_problems(config: dict) -> list[str]:
+    """Every model a report study compares is evaluated on the study's dataset, protocol and alignment."""
+    out = []
+    evaluated = {(e["model"], e["dataset"], a) for e in config["evaluate"] for a in e["alignments"]}
+    for name, study in config.get("report", {}).get("studies", {}).items():
+        where = f"config key report.studies.{name}"
+        ds = config["datasets"].get(study["dataset"])
+        if ds is None:
+            out.append(f"{where}.dataset: {study['dataset']!r} is not a key of datasets")
+        elif study["protocol"] not in ds.get("verification", {}):
+            out.append(f"{where}.protocol: {study['protocol']!r} is not a key of "
+                       f"datasets.{study['dataset']}.verification")
+        for m in study["models"]:
+            if (m, study["dataset"], study["alignment"]) not in evaluated:
+                out.append(f"{where}.models: {m!r} is not evaluated on {study['dataset']} with alignment "
+                           f"{study['alignment']!r} (config key evaluate)")
+    return out
 
 
 def base_alignment(alignments: dict, name: str) -> dict:

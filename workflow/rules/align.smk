@@ -2,8 +2,6 @@
 
 
 rule align:
-    wildcard_constraints:
-        alignment=one_of(CUT),
     input:
         manifest=rules.fetch_dataset.output.manifest,
         images=f"{RESULTS}/protocols/{{dataset}}/images.txt",
@@ -12,29 +10,29 @@ rule align:
         faces=f"{RESULTS}/aligned/{{dataset}}/{{alignment}}/{{template}}/faces.npy",
         index=f"{RESULTS}/aligned/{{dataset}}/{{alignment}}/{{template}}/index.tsv",
         summary=f"{RESULTS}/aligned/{{dataset}}/{{alignment}}/{{template}}/summary.json",
+    log:
+        f"{RESULTS}/logs/align/{{dataset}}-{{alignment}}-{{template}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/align/{{dataset}}-{{alignment}}-{{template}}.tsv"
+    wildcard_constraints:
+        alignment=one_of(CUT),
+    conda:
+        "../../envs/data.yaml"
+    threads: 2
     params:
         method=lambda w: config["alignments"][w.alignment]["method"],
         landmarks=lambda w, input: f"--landmarks {input.landmarks}" if input.landmarks else "",
         frame=lambda w: " ".join(str(v) for v in dataset_spec(w)["frame"]),
         on_error=config["align"]["on_error"],
         out=lambda w: store(w.dataset, w.alignment, w.template),
-    threads: 2
-    log:
-        f"{RESULTS}/logs/align/{{dataset}}-{{alignment}}-{{template}}.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/align/{{dataset}}-{{alignment}}-{{template}}.tsv"
-    conda:
-        "../../envs/data.yaml"
     shell:
-        "{FACEBENCH} align --manifest {input.manifest} --images {input.images} --method {params.method} "
+        "python -m facebench align --manifest {input.manifest} --images {input.images} --method {params.method} "
         "{params.landmarks} --template {wildcards.template} --frame {params.frame} --on-error {params.on_error} "
         "--threads {threads} --out {params.out} 2>&1 | tee {log}"
 
 
 # A degraded store: the faces of another alignment's store shrunk and enlarged back (alignments.<name>.method: degrade).
 rule degrade:
-    wildcard_constraints:
-        alignment=one_of(DEGRADED),
     input:
         faces=lambda w: f"{degrade_source(w)}/faces.npy",
         index=lambda w: f"{degrade_source(w)}/index.tsv",
@@ -43,13 +41,15 @@ rule degrade:
         faces=f"{RESULTS}/aligned/{{dataset}}/{{alignment}}/{{template}}/faces.npy",
         index=f"{RESULTS}/aligned/{{dataset}}/{{alignment}}/{{template}}/index.tsv",
         summary=f"{RESULTS}/aligned/{{dataset}}/{{alignment}}/{{template}}/summary.json",
+    log:
+        f"{RESULTS}/logs/degrade/{{dataset}}-{{alignment}}-{{template}}.log",
+    wildcard_constraints:
+        alignment=one_of(DEGRADED),
+    conda:
+        "../../envs/torch.yaml"
     params:
         source=degrade_source,
         size=lambda w: config["alignments"][w.alignment]["size"],
         out=lambda w: store(w.dataset, w.alignment, w.template),
-    log:
-        f"{RESULTS}/logs/degrade/{{dataset}}-{{alignment}}-{{template}}.log",
-    conda:
-        "../../envs/torch.yaml"
     shell:
-        "{FACEBENCH} degrade --source {params.source} --size {params.size} --out {params.out} 2>&1 | tee {log}"
+        "python -m facebench degrade --source {params.source} --size {params.size} --out {params.out} 2>&1 | tee {log}"

@@ -3,26 +3,26 @@
 
 
 rule tsne_train:
-    wildcard_constraints:
-        model=one_of(TRAINED),
     input:
         model=f"{RESULTS}/models/{{model}}/model.pt",
         faces=lambda w: f"{train_store(w)}/faces.npy",
         train_list=lambda w: f"{RESULTS}/protocols/{config['models'][w.model]['train']['dataset']}/train.tsv",
     output:
         f"{RESULTS}/analysis/tsne/{{model}}.npz",
-    params:
-        store=train_store,
-        seed=config["seed"],
-    threads: 1
     log:
         f"{RESULTS}/logs/tsne_train/{{model}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/tsne_train/{{model}}.tsv"
+    wildcard_constraints:
+        model=one_of(TRAINED),
     conda:
         "../../envs/torch.yaml"
+    threads: 1
+    params:
+        store=train_store,
+        seed=config["seed"],
     shell:
-        "{FACEBENCH} tsne --model {input.model} --store {params.store} --train-list {input.train_list} "
+        "python -m facebench tsne --model {input.model} --store {params.store} --train-list {input.train_list} "
         "--seed {params.seed} --threads {threads} --out {output} 2>&1 | tee {log}"
 
 
@@ -36,7 +36,7 @@ rule kernels:
     conda:
         "../../envs/torch.yaml"
     shell:
-        "{FACEBENCH} kernels --model {input} --out {output} 2>&1 | tee {log}"
+        "python -m facebench kernels --model {input} --out {output} 2>&1 | tee {log}"
 
 
 rule embedding_stats:
@@ -46,18 +46,18 @@ rule embedding_stats:
         threshold=threshold_metrics,
     output:
         f"{RESULTS}/analysis/embedding-stats/{{model}}/{{dataset}}/{{alignment}}.json",
-    params:
-        seed=config["seed"],
-        max_pairs=config["analysis"]["max_pairs"],
-        meta=lambda w: provenance("embedding_stats", model=w.model, dataset=w.dataset, alignment=w.alignment),
     log:
         f"{RESULTS}/logs/embedding_stats/{{model}}-{{dataset}}-{{alignment}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/embedding_stats/{{model}}-{{dataset}}-{{alignment}}.tsv"
     conda:
         "../../envs/data.yaml"
+    params:
+        seed=config["seed"],
+        max_pairs=config["analysis"]["max_pairs"],
+        meta=lambda w: provenance("embedding_stats", model=w.model, dataset=w.dataset, alignment=w.alignment),
     shell:
-        "{FACEBENCH} embedding-stats --embeddings {input.embeddings} --identification {input.table} "
+        "python -m facebench embedding-stats --embeddings {input.embeddings} --identification {input.table} "
         "--threshold-from {input.threshold} --seed {params.seed} --max-pairs {params.max_pairs} "
         "--meta {params.meta} --out {output} 2>&1 | tee {log}"
 
@@ -68,20 +68,26 @@ rule compare_scorers:
         pairs=f"{RESULTS}/protocols/{{dataset}}/pairs-{{protocol}}.tsv",
     output:
         f"{RESULTS}/analysis/scorers/{{model}}/{{dataset}}/{{alignment}}/{{protocol}}.json",
-    params:
-        scorers=" ".join(config["analysis"]["scorers"]),
-        seed=config["seed"],
-        n_pairs=config["analysis"]["scorer_training_pairs"],
-        meta=lambda w: provenance("compare_scorers", model=w.model, dataset=w.dataset, alignment=w.alignment,
-                                  protocol=w.protocol, model_spec=config["models"][w.model]),
     log:
         f"{RESULTS}/logs/compare_scorers/{{model}}-{{dataset}}-{{alignment}}-{{protocol}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/compare_scorers/{{model}}-{{dataset}}-{{alignment}}-{{protocol}}.tsv"
     conda:
         "../../envs/data.yaml"
+    params:
+        scorers=" ".join(config["analysis"]["scorers"]),
+        seed=config["seed"],
+        n_pairs=config["analysis"]["scorer_training_pairs"],
+        meta=lambda w: provenance(
+            "compare_scorers",
+            model=w.model,
+            dataset=w.dataset,
+            alignment=w.alignment,
+            protocol=w.protocol,
+            model_spec=config["models"][w.model],
+        ),
     shell:
-        "{FACEBENCH} compare-scorers --embeddings {input.embeddings} --pairs {input.pairs} --scorers {params.scorers} "
+        "python -m facebench compare-scorers --embeddings {input.embeddings} --pairs {input.pairs} --scorers {params.scorers} "
         "--seed {params.seed} --n-pairs {params.n_pairs} --meta {params.meta} --out {output} 2>&1 | tee {log}"
 
 
@@ -91,20 +97,26 @@ rule cpd:
         degraded=f"{RESULTS}/embeddings/{{model}}/{{dataset}}/{{degraded}}.npz",
     output:
         f"{RESULTS}/analysis/cpd/{{model}}/{{dataset}}/{{alignment}}-vs-{{degraded}}.json",
-    wildcard_constraints:
-        degraded=one_of(DEGRADED),
-    params:
-        points=config["analysis"]["cpd_points"],
-        seed=config["seed"],
-        meta=lambda w: provenance("cpd", model=w.model, dataset=w.dataset, alignment=w.alignment,
-                                  degraded=w.degraded, degrade_spec=config["alignments"][w.degraded]),
-    threads: 2
     log:
         f"{RESULTS}/logs/cpd/{{model}}-{{dataset}}-{{alignment}}-vs-{{degraded}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/cpd/{{model}}-{{dataset}}-{{alignment}}-vs-{{degraded}}.tsv"
+    wildcard_constraints:
+        degraded=one_of(DEGRADED),
     conda:
         "../../envs/torch.yaml"
+    threads: 2
+    params:
+        points=config["analysis"]["cpd_points"],
+        seed=config["seed"],
+        meta=lambda w: provenance(
+            "cpd",
+            model=w.model,
+            dataset=w.dataset,
+            alignment=w.alignment,
+            degraded=w.degraded,
+            degrade_spec=config["alignments"][w.degraded],
+        ),
     shell:
-        "{FACEBENCH} cpd --high {input.high} --degraded {input.degraded} --points {params.points} "
+        "python -m facebench cpd --high {input.high} --degraded {input.degraded} --points {params.points} "
         "--seed {params.seed} --meta {params.meta} --out {output} 2>&1 | tee {log}"

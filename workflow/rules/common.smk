@@ -1,5 +1,6 @@
 # Shared wiring: config validation, the results layout, and input functions. No computation here.
 import json
+import os
 import re
 import shlex
 from pathlib import Path
@@ -9,23 +10,15 @@ from facebench.config import validate_config
 ROOT = Path(workflow.basedir)
 validate_config(config, ROOT / "workflow/schemas/config.schema.yaml")
 
-# Every rule runs the library through this prefix: workflow/ on PYTHONPATH works the same in the user's
-# environment, in per-rule conda environments and on cluster nodes.
-FACEBENCH = f"PYTHONPATH={shlex.quote(str(ROOT / 'workflow'))}${{PYTHONPATH:+:$PYTHONPATH}} python -m facebench"
+# The jobs run `python -m facebench` with workflow/ on PYTHONPATH, set here so that it holds the same in the user's
+# environment, in per-rule conda environments and in cluster jobs (which parse this file again).
+_LIBRARY = str(ROOT / "workflow")
+_PATHS = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+os.environ.update(PYTHONPATH=os.pathsep.join([_LIBRARY] + [p for p in _PATHS if p != _LIBRARY]))
 RESULTS = "results"
 # tracked inputs of the report live in the repository, wherever the workflow is run from (--directory)
 PUBLISHED = str(ROOT / config["report"]["published"])
 REPORT_TEMPLATE = str(ROOT / "report/templates/index.html.j2")
-
-
-wildcard_constraints:
-    dataset=r"[A-Za-z0-9_-]+",
-    model=r"[A-Za-z0-9_-]+",
-    alignment=r"[A-Za-z0-9_-]+",
-    template=r"[A-Za-z0-9_-]+",
-    protocol=r"[A-Za-z0-9_-]+",
-    features=r"plain|flip-concat|flip-sum",
-    search=r"grid|exact",
 
 
 def as_json(obj):
@@ -81,9 +74,11 @@ def metrics_files():
 def mtcnn_options():
     """The detector's settings from config, as command-line options."""
     m = config["detect"]["mtcnn"]
-    return (f"--min-face-size {m['min_face_size']} --factor {m['factor']} "
-            f"--thresholds {' '.join(str(t) for t in m['thresholds'])} --select {m['select']} "
-            f"--batch-size {m['batch_size']} --device {m['device']}")
+    return (
+        f"--min-face-size {m['min_face_size']} --factor {m['factor']} "
+        f"--thresholds {' '.join(str(t) for t in m['thresholds'])} --select {m['select']} "
+        f"--batch-size {m['batch_size']} --device {m['device']}"
+    )
 
 
 def landmark_studies():
@@ -187,8 +182,10 @@ def train_validation(w):
     v = config["models"][w.model]["train"].get("validate")
     if not v:
         return {}
-    return {"val_faces": f"{store(v['dataset'], v['alignment'], template_of(w.model))}/faces.npy",
-            "val_pairs": f"{RESULTS}/protocols/{v['dataset']}/pairs-{v['protocol']}.tsv"}
+    return {
+        "val_faces": f"{store(v['dataset'], v['alignment'], template_of(w.model))}/faces.npy",
+        "val_pairs": f"{RESULTS}/protocols/{v['dataset']}/pairs-{v['protocol']}.tsv",
+    }
 
 
 def train_validation_options(w, input):

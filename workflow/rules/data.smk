@@ -5,15 +5,15 @@ rule fetch_dataset:
     output:
         manifest=f"{RESULTS}/data/{{dataset}}/manifest.json",
         images=f"{RESULTS}/data/{{dataset}}/images.txt",
-    params:
-        spec=lambda w: as_json(dataset_spec(w)),
-        out=lambda w: f"{RESULTS}/data/{w.dataset}",
     log:
         f"{RESULTS}/logs/fetch_dataset/{{dataset}}.log",
     conda:
         "../../envs/data.yaml"
+    params:
+        spec=lambda w: as_json(dataset_spec(w)),
+        out=lambda w: f"{RESULTS}/data/{w.dataset}",
     shell:
-        "{FACEBENCH} fetch-dataset {wildcards.dataset} --spec {params.spec} --out {params.out} 2>&1 | tee {log}"
+        "python -m facebench fetch-dataset {wildcards.dataset} --spec {params.spec} --out {params.out} 2>&1 | tee {log}"
 
 
 rule pairs_protocol:
@@ -22,14 +22,14 @@ rule pairs_protocol:
     output:
         pairs=f"{RESULTS}/protocols/{{dataset}}/pairs-{{protocol}}.tsv",
         summary=f"{RESULTS}/protocols/{{dataset}}/pairs-{{protocol}}.json",
-    params:
-        spec=lambda w: as_json(dataset_spec(w)),
     log:
         f"{RESULTS}/logs/pairs_protocol/{{dataset}}-{{protocol}}.log",
     conda:
         "../../envs/data.yaml"
+    params:
+        spec=lambda w: as_json(dataset_spec(w)),
     shell:
-        "{FACEBENCH} pairs-protocol --manifest {input.manifest} --spec {params.spec} "
+        "python -m facebench pairs-protocol --manifest {input.manifest} --spec {params.spec} "
         "--protocol {wildcards.protocol} --out {output.pairs} 2>&1 | tee {log}"
 
 
@@ -39,14 +39,14 @@ rule identification_protocol:
     output:
         table=f"{RESULTS}/protocols/{{dataset}}/identification.tsv",
         summary=f"{RESULTS}/protocols/{{dataset}}/identification.json",
-    params:
-        spec=lambda w: as_json(dataset_spec(w)),
     log:
         f"{RESULTS}/logs/identification_protocol/{{dataset}}.log",
     conda:
         "../../envs/data.yaml"
+    params:
+        spec=lambda w: as_json(dataset_spec(w)),
     shell:
-        "{FACEBENCH} identification-protocol --manifest {input.manifest} --spec {params.spec} "
+        "python -m facebench identification-protocol --manifest {input.manifest} --spec {params.spec} "
         "--out {output.table} 2>&1 | tee {log}"
 
 
@@ -56,14 +56,14 @@ rule training_set:
     output:
         table=f"{RESULTS}/protocols/{{dataset}}/train.tsv",
         summary=f"{RESULTS}/protocols/{{dataset}}/train.json",
-    params:
-        spec=lambda w: as_json(dataset_spec(w)),
     log:
         f"{RESULTS}/logs/training_set/{{dataset}}.log",
     conda:
         "../../envs/data.yaml"
+    params:
+        spec=lambda w: as_json(dataset_spec(w)),
     shell:
-        "{FACEBENCH} training-set --manifest {input.manifest} --spec {params.spec} --out {output.table} 2>&1 | tee {log}"
+        "python -m facebench training-set --manifest {input.manifest} --spec {params.spec} --out {output.table} 2>&1 | tee {log}"
 
 
 rule eval_image_list:
@@ -76,7 +76,7 @@ rule eval_image_list:
     conda:
         "../../envs/data.yaml"
     shell:
-        "{FACEBENCH} image-list {input} --out {output} 2>&1 | tee {log}"
+        "python -m facebench image-list {input} --out {output} 2>&1 | tee {log}"
 
 
 rule image_list:
@@ -89,4 +89,4 @@ rule image_list:
     conda:
         "../../envs/data.yaml"
     shell:
-        "{FACEBENCH} image-list {input} --out {output} 2>&1 | tee {log}"
+        "python -m facebench image-list {input} --out {output} 2>&1 | tee {log}"

@@ -8,17 +8,17 @@ rule embed:
         images=f"{RESULTS}/protocols/{{dataset}}/eval-images.txt",
     output:
         f"{RESULTS}/embeddings/{{model}}/{{dataset}}/{{alignment}}.npz",
-    params:
-        store=lambda w: store(w.dataset, w.alignment, template_of(w.model)),
-        batch_size=config["embed"]["batch_size"],
-        device=config["embed"]["device"],
-    threads: 2
     log:
         f"{RESULTS}/logs/embed/{{model}}-{{dataset}}-{{alignment}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/embed/{{model}}-{{dataset}}-{{alignment}}.tsv"
     conda:
         "../../envs/torch.yaml"
+    threads: 2
+    params:
+        store=lambda w: store(w.dataset, w.alignment, template_of(w.model)),
+        batch_size=config["embed"]["batch_size"],
+        device=config["embed"]["device"],
     shell:
-        "{FACEBENCH} embed --model {input.model} --store {params.store} --images {input.images} --out {output} "
+        "python -m facebench embed --model {input.model} --store {params.store} --images {input.images} --out {output} "
         "--batch-size {params.batch_size} --device {params.device} --threads {threads} 2>&1 | tee {log}"

@@ -12,7 +12,7 @@ rule score_pairs:
     conda:
         "../../envs/data.yaml"
     shell:
-        "{FACEBENCH} score-pairs --embeddings {input.embeddings} --pairs {input.pairs} "
+        "python -m facebench score-pairs --embeddings {input.embeddings} --pairs {input.pairs} "
         "--features {wildcards.features} --out {output} 2>&1 | tee {log}"
 
 
@@ -23,6 +23,10 @@ rule eval_pairs:
     output:
         metrics=f"{RESULTS}/metrics/{{model}}/{{dataset}}/{{alignment}}/{{protocol}}-{{features}}-{{search}}.json",
         roc=f"{RESULTS}/metrics/{{model}}/{{dataset}}/{{alignment}}/{{protocol}}-{{features}}-{{search}}.roc.npz",
+    log:
+        f"{RESULTS}/logs/eval_pairs/{{model}}-{{dataset}}-{{alignment}}-{{protocol}}-{{features}}-{{search}}.log",
+    conda:
+        "../../envs/data.yaml"
     params:
         far=" ".join(str(v) for v in config["verification"]["far"]),
         meta=lambda w: provenance(
@@ -36,12 +40,8 @@ rule eval_pairs:
             alignment_spec=config["alignments"][w.alignment],
             model_spec=config["models"][w.model],
         ),
-    log:
-        f"{RESULTS}/logs/eval_pairs/{{model}}-{{dataset}}-{{alignment}}-{{protocol}}-{{features}}-{{search}}.log",
-    conda:
-        "../../envs/data.yaml"
     shell:
-        "{FACEBENCH} eval-pairs {input.scores} --protocol {wildcards.search} --far {params.far} "
+        "python -m facebench eval-pairs {input.scores} --protocol {wildcards.search} --far {params.far} "
         "--meta {params.meta} --protocol-summary {input.protocol} --out {output.metrics} --roc {output.roc} "
         "> {log} 2>&1"
 
@@ -52,14 +52,12 @@ rule rank:
         table=f"{RESULTS}/protocols/{{dataset}}/identification.tsv",
     output:
         f"{RESULTS}/metrics/{{model}}/{{dataset}}/{{alignment}}/rank-{{features}}.json",
-    params:
-        meta=lambda w: provenance(
-            "rank", model=w.model, dataset=w.dataset, alignment=w.alignment, features=w.features
-        ),
     log:
         f"{RESULTS}/logs/rank/{{model}}-{{dataset}}-{{alignment}}-{{features}}.log",
     conda:
         "../../envs/data.yaml"
+    params:
+        meta=lambda w: provenance("rank", model=w.model, dataset=w.dataset, alignment=w.alignment, features=w.features),
     shell:
-        "{FACEBENCH} rank --embeddings {input.embeddings} --identification {input.table} "
+        "python -m facebench rank --embeddings {input.embeddings} --identification {input.table} "
         "--features {wildcards.features} --meta {params.meta} --out {output} 2>&1 | tee {log}"

@@ -10,16 +10,18 @@ rule landmarks_provided:
     output:
         tsv=f"{RESULTS}/landmarks/{{dataset}}/{{source}}.tsv",
         summary=f"{RESULTS}/landmarks/{{dataset}}/{{source}}.json",
-    wildcard_constraints:
-        source=r"(?!mtcnn)[A-Za-z0-9_-]+",  # mtcnn* files are the detector's (rules below)
-    params:
-        frame=lambda w: " ".join(str(v) for v in dataset_spec(w)["landmarks"][w.source].get("frame", dataset_spec(w)["frame"])),
     log:
         f"{RESULTS}/logs/landmarks_provided/{{dataset}}-{{source}}.log",
+    wildcard_constraints:
+        source=r"(?!mtcnn)[A-Za-z0-9_-]+",  # mtcnn* files are the detector's (rules below)
     conda:
         "../../envs/data.yaml"
+    params:
+        frame=lambda w: " ".join(
+            str(v) for v in dataset_spec(w)["landmarks"][w.source].get("frame", dataset_spec(w)["frame"])
+        ),
     shell:
-        "{FACEBENCH} landmarks-provided --manifest {input.manifest} --source {wildcards.source} "
+        "python -m facebench landmarks-provided --manifest {input.manifest} --source {wildcards.source} "
         "--images {input.images} --frame {params.frame} --out {output.tsv} --summary {output.summary} "
         "2>&1 | tee {log}"
 
@@ -28,16 +30,16 @@ rule landmarks_provided:
 rule fetch_mtcnn_weights:
     output:
         f"{RESULTS}/models/mtcnn/{{net}}.pt",
-    wildcard_constraints:
-        net="pnet|rnet|onet",
-    params:
-        spec=lambda w: as_json(config["detect"]["mtcnn"]["weights"][w.net]),
     log:
         f"{RESULTS}/logs/fetch_mtcnn_weights/{{net}}.log",
+    wildcard_constraints:
+        net="pnet|rnet|onet",
     conda:
         "../../envs/data.yaml"
+    params:
+        spec=lambda w: as_json(config["detect"]["mtcnn"]["weights"][w.net]),
     shell:
-        "{FACEBENCH} fetch-file --spec {params.spec} --key detect.mtcnn.weights.{wildcards.net} --out {output} "
+        "python -m facebench fetch-file --spec {params.spec} --key detect.mtcnn.weights.{wildcards.net} --out {output} "
         "2>&1 | tee {log}"
 
 
@@ -49,18 +51,18 @@ rule landmarks_mtcnn:
     output:
         tsv=f"{RESULTS}/landmarks/{{dataset}}/mtcnn.tsv",
         summary=f"{RESULTS}/landmarks/{{dataset}}/mtcnn.json",
-    params:
-        weights=lambda w, input: str(Path(input.weights[0]).parent),
-        options=lambda w: mtcnn_options(),
-    threads: lambda w: config["detect"]["mtcnn"]["threads"]
     log:
         f"{RESULTS}/logs/landmarks_mtcnn/{{dataset}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/landmarks_mtcnn/{{dataset}}.tsv"
     conda:
         "../../envs/torch.yaml"
+    threads: lambda w: config["detect"]["mtcnn"]["threads"]
+    params:
+        weights=lambda w, input: str(Path(input.weights[0]).parent),
+        options=lambda w: mtcnn_options(),
     shell:
-        "{FACEBENCH} landmarks --manifest {input.manifest} --list {input.images} --weights {params.weights} "
+        "python -m facebench landmarks --manifest {input.manifest} --list {input.images} --weights {params.weights} "
         "{params.options} --threads {threads} -o {output.tsv} --summary {output.summary} 2>&1 | tee {log}"
 
 
@@ -75,15 +77,15 @@ rule landmark_agreement:
     output:
         json=f"{RESULTS}/landmarks/{{dataset}}/mtcnn-vs-{{reference}}.json",
         figure=f"{RESULTS}/landmarks/{{dataset}}/mtcnn-vs-{{reference}}.png",
-    params:
-        frame=lambda w: " ".join(str(v) for v in dataset_spec(w)["frame"]),
-        examples=lambda w: " ".join(shlex.quote(e) for e in config["detect"]["mtcnn"]["examples"]),
     log:
         f"{RESULTS}/logs/landmark_agreement/{{dataset}}-{{reference}}.log",
     conda:
         "../../envs/report.yaml"
+    params:
+        frame=lambda w: " ".join(str(v) for v in dataset_spec(w)["frame"]),
+        examples=lambda w: " ".join(shlex.quote(e) for e in config["detect"]["mtcnn"]["examples"]),
     shell:
-        "{FACEBENCH} landmark-agreement --manifest {input.manifest} --images {input.images} "
+        "python -m facebench landmark-agreement --manifest {input.manifest} --images {input.images} "
         "--detected {input.detected} --detected-summary {input.detected_summary} --reference {input.reference} "
         "--reference-name {wildcards.reference} --frame {params.frame} --examples {params.examples} "
         "--figure {output.figure} --out {output.json} 2>&1 | tee {log}"

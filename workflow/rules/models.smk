@@ -2,15 +2,15 @@
 
 
 rule import_weights:
-    wildcard_constraints:
-        model=one_of(IMPORTED),
     output:
         model=f"{RESULTS}/models/{{model}}/model.pt",
-    params:
-        spec=lambda w: as_json(model_spec(w)),
     log:
         f"{RESULTS}/logs/import_weights/{{model}}.log",
+    wildcard_constraints:
+        model=one_of(IMPORTED),
     conda:
         "../../envs/torch.yaml"
+    params:
+        spec=lambda w: as_json(model_spec(w)),
     shell:
-        "{FACEBENCH} import-weights {wildcards.model} --spec {params.spec} --out {output.model} 2>&1 | tee {log}"
+        "python -m facebench import-weights {wildcards.model} --spec {params.spec} --out {output.model} 2>&1 | tee {log}"

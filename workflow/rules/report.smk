@@ -13,15 +13,21 @@ rule report:
     output:
         html="report/index.html",
         manifest="report/manifest.json",
-    params:
-        spec=lambda w: as_json({"title": config["report"]["title"], "profile": config["profile"],
-                                "labels": {m: s.get("label", m) for m, s in config["models"].items()}}),
     log:
         f"{RESULTS}/logs/report/report.log",
     conda:
         "../../envs/report.yaml"
+    params:
+        spec=lambda w: as_json(
+            {
+                "title": config["report"]["title"],
+                "profile": config["profile"],
+                "studies": config["report"]["studies"],
+                "labels": {m: s.get("label", m) for m, s in config["models"].items()},
+            }
+        ),
     shell:
-        "{FACEBENCH} report {input.metrics} --studies {input.studies} --training {input.training} --tsne {input.tsne} "
+        "python -m facebench report {input.metrics} --studies {input.studies} --training {input.training} --tsne {input.tsne} "
         "--analysis {input.analysis} "
         "--published {input.published} --template {input.template} "
         "--spec {params.spec} --out {output.html} --manifest {output.manifest} 2>&1 | tee {log}"

@@ -3,8 +3,6 @@
 
 
 rule train:
-    wildcard_constraints:
-        model=one_of(TRAINED),
     input:
         unpack(train_validation),  # val_faces, val_pairs where train.validate is set
         faces=lambda w: f"{train_store(w)}/faces.npy",
@@ -14,6 +12,17 @@ rule train:
         model=f"{RESULTS}/models/{{model}}/model.pt",
         log=f"{RESULTS}/train/{{model}}/log.tsv",
         summary=f"{RESULTS}/train/{{model}}/summary.json",
+    log:
+        f"{RESULTS}/logs/train/{{model}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/train/{{model}}.tsv"
+    wildcard_constraints:
+        model=one_of(TRAINED),
+    conda:
+        "../../envs/torch.yaml"
+    threads: lambda w: config["models"][w.model]["train"]["threads"]
+    resources:
+        gpu=lambda w: 0 if config["models"][w.model]["train"]["device"] == "cpu" else 1,
     params:
         spec=lambda w: as_json(model_spec(w)),
         store=train_store,
@@ -21,17 +30,8 @@ rule train:
         val=train_validation_options,
         work=lambda w: f"{RESULTS}/train/{w.model}/work",
         device=lambda w: model_spec(w)["train"]["device"],
-    threads: lambda w: config["models"][w.model]["train"]["threads"]
-    resources:
-        gpu=lambda w: 0 if config["models"][w.model]["train"]["device"] == "cpu" else 1,
-    log:
-        f"{RESULTS}/logs/train/{{model}}.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/train/{{model}}.tsv"
-    conda:
-        "../../envs/torch.yaml"
     shell:
-        "{FACEBENCH} train {wildcards.model} --spec {params.spec} --store {params.store} "
+        "python -m facebench train {wildcards.model} --spec {params.spec} --store {params.store} "
         "--train-list {input.train_list} {params.init} {params.val} --out {output.model} --log {output.log} "
         "--summary {output.summary} --work {params.work} --device {params.device} --threads {threads} "
         "2>&1 | tee {log}"

@@ -222,6 +222,7 @@ def build_report(metrics_paths: list[str], *, published: str, template: str, spe
                  manifest_out: str | None = None, studies: list[str] = (), training: list[str] = (),
                  tsne: list[str] = (), analysis: list[str] = ()) -> None:
     from facebench.report.analysis import analysis_sections
+    from facebench.report.studies import study_sections
 
     verif, ranks = _collect(metrics_paths)
     pub = yaml.safe_load(Path(published).read_text(encoding="utf-8"))
@@ -244,6 +245,8 @@ def build_report(metrics_paths: list[str], *, published: str, template: str, spe
         "fars": sorted({far for m in verif.values() for far in m["tar_at_far"]}, key=float),
     }
     context["analysis"], analysis_inputs = analysis_sections(list(analysis), list(tsne), spec.get("labels", {}))
+    context["studies"] = study_sections(spec.get("studies", {}), verif, ranks,
+                                        (context["training"] or {}).get("runs", []), search=SEED[1])
     html = env.get_template(Path(template).name).render(**context)
     write_text(out, html)
     if manifest_out:
