@@ -28,6 +28,7 @@ bench: $(BIN)/.installed
 	python bench/embed_throughput.py
 	python bench/mtcnn_throughput.py
 	python bench/train_throughput.py
+	python bench/ddp_scaling.py
 
 clean-results:
 	rm -rf results report/index.html report/manifest.json .snakemake

@@ -52,7 +52,7 @@ def rule_envs_and_commands() -> dict[str, tuple[str, str]]:
         for block in re.split(r"\n(?=rule )", smk.read_text())[1:]:
             name = re.match(r"rule (\w+):", block).group(1)
             env = re.search(r'conda:\s*\n\s*"\.\./\.\./envs/([\w-]+\.yaml)"', block)
-            command = re.search(r"python -m facebench ([\w-]+)", block)
+            command = re.search(r"(?:python -m|\{params\.launcher\}) facebench ([\w-]+)", block)  # or torchrun
             rules[name] = (env and env.group(1), command and command.group(1))
     return rules
 

@@ -226,7 +226,8 @@ def cmd_train(a):
     summary = train_model(a.name, a.spec, store_dir=a.store, train_list=a.train_list, model_out=a.out,
                           log_out=a.log, summary_out=a.summary, work_dir=a.work, init_model=a.init,
                           device=runtime.pick_device(a.device), val_store=a.val_store, val_pairs=a.val_pairs)
-    print(json.dumps(summary))
+    if summary is not None:  # under torchrun, rank 0's
+        print(json.dumps(summary))
 
 
 def cmd_tsne(a):
@@ -494,7 +495,7 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--log", required=True, help="per-step TSV log")
     sp.add_argument("--summary", required=True, help="JSON summary of the run")
     sp.add_argument("--work", required=True, help="folder for the resumable state")
-    sp.add_argument("--threads", type=int)
+    sp.add_argument("--threads", type=int, help="torch threads (of each process, under torchrun)")
     sp.add_argument("--device", default="auto")
 
     sp = add("tsne", cmd_tsne, "t-SNE of a few training identities' embeddings by one model")

@@ -4,9 +4,9 @@ from __future__ import annotations
 import sys
 
 
-def bar(total: int | None, desc: str, unit: str = "img", **kwargs):
+def bar(total: int | None, desc: str, unit: str = "img", disable: bool = False, **kwargs):
     from tqdm import tqdm
 
     live = sys.stderr.isatty()
-    return tqdm(total=total, desc=desc, unit=unit, disable=False, mininterval=0.5 if live else 10.0,
+    return tqdm(total=total, desc=desc, unit=unit, disable=disable, mininterval=0.5 if live else 10.0,
                 ascii=not live, dynamic_ncols=live, file=sys.stderr, **kwargs)

@@ -176,6 +176,24 @@ def train_init(w):
     return [f"{RESULTS}/models/{init}/model.pt"] if init else []
 
 
+def train_launcher(w):
+    """What runs the facebench module: python, or torchrun's data-parallel processes (train.processes > 1). The --
+    ends torchrun's options: its parser would take facebench's --log for an abbreviation of its --log-dir."""
+    n = config["models"][w.model]["train"]["processes"]
+    return "python -m" if n == 1 else f"torchrun --standalone --nproc-per-node {n} -m --"
+
+
+def train_gpus(w):
+    """The train job's gpu resource: one GPU per process, none on CPU."""
+    t = config["models"][w.model]["train"]
+    return 0 if t["device"] == "cpu" else t["processes"]
+
+
+def train_process_threads(w, threads):
+    """Torch threads of each training process: the job's threads shared among its processes."""
+    return max(1, threads // config["models"][w.model]["train"]["processes"])
+
+
 def train_validation(w):
     """What a trained model is validated on after every epoch (train.validate): the aligned faces of the pairs, at
     the model's template, and the pairs file; nothing without validation."""

@@ -1,4 +1,5 @@
-# Training: one job per trained model of config (its backbone, loss, training dataset and alignment).
+# Training: one job per trained model of config (its backbone, loss, training dataset and alignment), run as one
+# process, or as train.processes data-parallel ones under torchrun.
 # The resumable state lives in results/train/<model>/work (not an output, so a failed or killed job keeps it).
 
 
@@ -22,7 +23,7 @@ rule train:
         "../../envs/torch.yaml"
     threads: lambda w: config["models"][w.model]["train"]["threads"]
     resources:
-        gpu=lambda w: 0 if config["models"][w.model]["train"]["device"] == "cpu" else 1,
+        gpu=train_gpus,
     params:
         spec=lambda w: as_json(model_spec(w)),
         store=train_store,
@@ -30,8 +31,10 @@ rule train:
         val=train_validation_options,
         work=lambda w: f"{RESULTS}/train/{w.model}/work",
         device=lambda w: model_spec(w)["train"]["device"],
+        launcher=train_launcher,
+        threads=train_process_threads,
     shell:
-        "python -m facebench train {wildcards.model} --spec {params.spec} --store {params.store} "
+        "{params.launcher} facebench train {wildcards.model} --spec {params.spec} --store {params.store} "
         "--train-list {input.train_list} {params.init} {params.val} --out {output.model} --log {output.log} "
-        "--summary {output.summary} --work {params.work} --device {params.device} --threads {threads} "
+        "--summary {output.summary} --work {params.work} --device {params.device} --threads {params.threads} "
         "2>&1 | tee {log}"

@@ -10,6 +10,9 @@
   (``start_head``); ``trainable`` freezes all but the output layer or the head (``train.freeze``).
 - Validation: with a pairs protocol (``validate``), verification accuracy and AUC after every epoch
   (``train.validate``), kept in an epoch log beside the step log and reported in the summary.
+- Data parallel: under torchrun (``train.processes`` > 1, ``facebench.train.distributed``) every process augments the
+  whole global batch and trains on its slice; gradients, logged loss and accuracy are averaged over the processes;
+  only rank 0 validates and writes the state, the logs and the outputs.
 - Outputs: the model file (``models.checkpoint`` format, what the embed stage reads, with the head's class weights),
   a per-step TSV log (step, epoch, loss, accuracy, lr, images/s and the loss's parts) and a summary JSON.
 """
@@ -31,7 +34,7 @@ from facebench.io import atomic_path, read_json, read_tsv, rows_of, write_json
 from facebench.models import build
 from facebench.models.checkpoint import load_head, load_model, save_model
 from facebench.models.inputs import backbone_args, to_model_input
-from facebench.train import validate
+from facebench.train import distributed, validate
 from facebench.train.augment import augment
 from facebench.train.checkpoint import load_state, save_state, spec_digest
 from facebench.train.freeze import freeze, set_train_mode
@@ -215,11 +218,20 @@ def train_model(name: str, spec: dict, *, store_dir, train_list, model_out, log_
 
     ``work_dir`` keeps the resumable state (``state.pt``) and the growing logs; the declared outputs are written only
     when the run completes. ``val_store`` and ``val_pairs`` (an aligned-face store at the model's template and a
-    pairs TSV) turn on validation after every epoch.
+    pairs TSV) turn on validation after every epoch. Under torchrun (WORLD_SIZE > 1) every process calls it; rank 0
+    returns the summary, the others None.
     """
+    with distributed.world(device or torch.device("cpu")) as world:
+        return _train(name, spec, world, store_dir=store_dir, train_list=train_list, model_out=model_out,
+                      log_out=log_out, summary_out=summary_out, work_dir=work_dir, init_model=init_model,
+                      val_store=val_store, val_pairs=val_pairs)
+
+
+def _train(name: str, spec: dict, world: distributed.World, *, store_dir, train_list, model_out, log_out, summary_out,
+           work_dir, init_model, val_store, val_pairs) -> dict | None:
     from facebench.progress import bar
 
-    device = device or torch.device("cpu")
+    device = world.device
     opts = {**DEFAULTS, **spec["train"]}
     check_fine_tuning(name, opts, init_model, val_pairs)
     if (val_store is None) != (val_pairs is None):
@@ -269,6 +281,10 @@ def train_model(name: str, spec: dict, *, store_dir, train_list, model_out, log_
     total = int(opts["steps"]) if opts["steps"] else int(opts["epochs"]) * sampler.steps_per_epoch
     if total < 1:
         raise ValueError(f"models.{name}.train: zero steps (epochs x {sampler.steps_per_epoch} steps per epoch)")
+    parts, key = (pk[0], "pk") if pk else (sampler.batch_size, "batch_size")
+    if parts % world.size:  # equal slices, of whole identity groups for PK batches
+        raise ValueError(f"models.{name}.train.{key}: {'P = ' if pk else ''}{parts} does not split evenly over "
+                         f"{world.size} processes (train.processes)")
 
     state_path = work_dir / "state.pt"
     state = load_state(state_path, digest)
@@ -282,16 +298,19 @@ def train_model(name: str, spec: dict, *, store_dir, train_list, model_out, log_
         start = int(state["step"])
     resumed_from = start
     saved = [start if state is not None else None]  # the step the state on disk holds, for the NaN message
+    net = distributed.parallel(model, head, amp_dtype, world)  # after the resume: DDP starts from rank 0's weights
 
     def save(step):
-        save_state(state_path, digest=digest, step=step, model=model, head=head, optimizer=optimizer, scaler=scaler)
+        if world.main:  # every process holds the same weights: one writes them
+            save_state(state_path, digest=digest, step=step, model=model, head=head, optimizer=optimizer,
+                       scaler=scaler)
         saved[0] = step
 
     val = None
     if val_pairs:
         val = validate.load_validation_set(val_store, val_pairs, spec["input"]["template"],
                                            f"models.{name}.train.validate")
-    epochs = StepLog(work_dir / "epochs.tsv", validate.COLUMNS, resumed_from) if val else None
+    epochs = StepLog(work_dir / "epochs.tsv", validate.COLUMNS, resumed_from) if val and world.main else None
 
     def run_validation(step):
         features = validate.embed(model, val, spec["input"], batch_size=sampler.batch_size, device=device,
@@ -304,7 +323,7 @@ def train_model(name: str, spec: dict, *, store_dir, train_list, model_out, log_
     seconds, images = 0.0, 0
     last = {}
     with stop_on_signal() as caught, bar(total * sampler.batch_size, f"train {name}",
-                                          initial=start * sampler.batch_size) as pbar:
+                                          initial=start * sampler.batch_size, disable=not world.main) as pbar:
         for step in range(start, total):
             t0 = time.perf_counter()
             epoch, within = divmod(step, sampler.steps_per_epoch)
@@ -312,20 +331,23 @@ def train_model(name: str, spec: dict, *, store_dir, train_list, model_out, log_
                 epoch_cache = {epoch: sampler.batches(epoch)}
             idx = epoch_cache[epoch][within]
             x = torch.from_numpy(data.faces[data.rows[idx]]).to(device, non_blocking=True)
-            y = torch.from_numpy(data.labels[idx]).to(device)
             gen = torch.Generator().manual_seed(int(opts["seed"]) * 1_000_003 + step)
-            x = to_model_input(augment(x, opts["augment"], gen), spec["input"])
+            mine = world.shard(len(idx))  # augmented whole, then sliced: the same pixels as one process draws
+            x = to_model_input(augment(x, opts["augment"], gen)[mine], spec["input"])
+            y = torch.from_numpy(data.labels[idx[mine]]).to(device)
             factor = lr_factor(step, total, opts["schedule"], int(opts["warmup_steps"]))
             for g in optimizer.param_groups:
                 g["lr"] = g["base_lr"] * factor
-            with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-                emb = model(x)
-            out = head(emb.float(), y)
-            if not torch.isfinite(out.loss):
+            out = net(x, y)
+            acc = None if out.logits is None else float((out.logits.argmax(1) == y).float().mean())
+            # means over the processes, before backward: a non-finite loss stops every process at the same step
+            shown = world.mean({"loss": float(out.loss.detach()), "accuracy": acc,
+                                **{k: float(v) for k, v in out.parts.items()}})
+            if not math.isfinite(shown["loss"]):
                 kept = (f"the last good state (step {saved[0]}) is kept in {state_path}" if saved[0] is not None
                          else f"no state was saved yet (the first is at step {opts['checkpoint_every']})")
                 raise TrainingDiverged(
-                    f"models.{name}: the loss is {out.loss.item()} at step {step} (epoch {epoch}); {kept}. Lower "
+                    f"models.{name}: the loss is {shown['loss']} at step {step} (epoch {epoch}); {kept}. Lower "
                     f"models.{name}.train.lr or add warmup_steps.")
             optimizer.zero_grad(set_to_none=True)
             if scaler is not None:
@@ -337,28 +359,29 @@ def train_model(name: str, spec: dict, *, store_dir, train_list, model_out, log_
                 optimizer.step()
             dt = time.perf_counter() - t0
             seconds += dt
-            images += len(idx)
-            acc = None
-            if out.logits is not None:
-                acc = float((out.logits.argmax(1) == y).float().mean())
-            last = {"step": step + 1, "epoch": epoch, "loss": float(out.loss.detach()), "accuracy": acc,
-                    "lr": optimizer.param_groups[0]["lr"], "images_per_second": len(idx) / dt if dt > 0 else None,
-                    **{k: float(v) for k, v in out.parts.items()}}
-            if log is None:
+            images += len(idx)  # the global batch: images/s of all processes together
+            last = {"step": step + 1, "epoch": epoch, **shown, "lr": optimizer.param_groups[0]["lr"],
+                    "images_per_second": len(idx) / dt if dt > 0 else None}
+            if log is None and world.main:
                 log = StepLog(work_dir / "log.tsv", LOG_COLUMNS + sorted(out.parts), resumed_from)
-            if (step + 1) % int(opts["log_every"]) == 0 or step + 1 == total:
+            if log is not None and ((step + 1) % int(opts["log_every"]) == 0 or step + 1 == total):
                 log.write(last)
             if val is not None and ((step + 1) % sampler.steps_per_epoch == 0 or step + 1 == total):
-                run_validation(step + 1)  # before any save: a state at an epoch's end has its validation logged
+                if world.main:
+                    run_validation(step + 1)  # before any save: a state at an epoch's end has its validation logged
+                world.barrier()  # the other processes wait for rank 0's validation
             pbar.update(len(idx))
-            pbar.set_postfix(loss=f"{last['loss']:.3f}", acc="-" if acc is None else f"{acc:.3f}", refresh=False)
-            if caught:
+            pbar.set_postfix(loss=f"{last['loss']:.3f}", acc="-" if last["accuracy"] is None
+                             else f"{last['accuracy']:.3f}", refresh=False)
+            if world.any(caught):
                 save(step + 1)
-                log.close()
+                if log is not None:
+                    log.close()
                 if epochs is not None:
                     epochs.close()
-                raise Interrupted(f"models.{name}: stopped by signal {caught[0]} after step {step + 1}; the state "
-                                  f"is saved in {state_path}, rerun to resume")
+                by = f"signal {caught[0]}" if caught else "a signal to another process"
+                raise Interrupted(f"models.{name}: stopped by {by} after step {step + 1}; the state is saved in "
+                                  f"{state_path}, rerun to resume")
             if (step + 1) % int(opts["checkpoint_every"]) == 0 and step + 1 < total:
                 save(step + 1)
     if log is not None:
@@ -366,6 +389,8 @@ def train_model(name: str, spec: dict, *, store_dir, train_list, model_out, log_
     if epochs is not None:
         epochs.close()
     save(total)
+    if not world.main:
+        return None
 
     model.eval()
     meta = {"loss": loss_name, "loss_args": opts["loss_args"], "train_dataset_images": int(len(data.rows)),
@@ -383,7 +408,8 @@ def train_model(name: str, spec: dict, *, store_dir, train_list, model_out, log_
                "seconds_this_run": round(seconds, 2),
                "images_per_second": round(images / seconds, 2) if seconds > 0 else None,
                "final": {k: last.get(k) for k in ("loss", "accuracy")}, "spec_digest": digest,
-               "trainable": trainable, "head_init": head_init, "validation": None}
+               "trainable": trainable, "head_init": head_init, "processes": world.size, "backend": world.backend,
+               "validation": None}
     if val is not None:
         summary["validation"] = validation_summary(work_dir / "epochs.tsv", val, val_store, val_pairs)
         for row in summary["validation"]["epochs"][-1:]:
