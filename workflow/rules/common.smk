@@ -179,19 +179,19 @@ def train_init(w):
 def train_launcher(w):
     """What runs the facebench module: python, or torchrun's data-parallel processes (train.processes > 1). The --
     ends torchrun's options: its parser would take facebench's --log for an abbreviation of its --log-dir."""
-    n = config["models"][w.model]["train"]["processes"]
+    n = config["models"][w.model]["train"].get("processes", 1)
     return "python -m" if n == 1 else f"torchrun --standalone --nproc-per-node {n} -m --"
 
 
 def train_gpus(w):
     """The train job's gpu resource: one GPU per process, none on CPU."""
     t = config["models"][w.model]["train"]
-    return 0 if t["device"] == "cpu" else t["processes"]
+    return 0 if t["device"] == "cpu" else t.get("processes", 1)
 
 
 def train_process_threads(w, threads):
     """Torch threads of each training process: the job's threads shared among its processes."""
-    return max(1, threads // config["models"][w.model]["train"]["processes"])
+    return max(1, threads // config["models"][w.model]["train"].get("processes", 1))
 
 
 def train_validation(w):
