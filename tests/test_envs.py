@@ -5,6 +5,7 @@ third-party package that the code behind each of its rules imports, found by wal
 from __future__ import annotations
 
 import ast
+import functools
 import importlib.metadata
 import re
 import sys
@@ -64,10 +65,18 @@ def _module_file(module: str) -> Path | None:
     return None
 
 
-def _parse(module: str) -> tuple[ast.Module, str]:
+@functools.cache
+def _module(module: str) -> tuple[str, dict, list, dict]:
+    """A library module, parsed once: its package, its functions and classes, its other top-level statements, and
+    the library names its top level imports (local name -> (module, attribute or None))."""
     path = _module_file(module)
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
-    return ast.parse(path.read_text()), package
+    tree = ast.parse(path.read_text())
+    defs = {s.name: s for s in tree.body if isinstance(s, ast.FunctionDef | ast.ClassDef)}
+    top_level = [s for s in tree.body if not isinstance(s, ast.FunctionDef | ast.ClassDef)]
+    bindings = {local: (t, a) for s in top_level for n in ast.walk(s) if isinstance(n, ast.Import | ast.ImportFrom)
+                for local, t, a in _imported(n, package) if t.split(".")[0] == "facebench"}
+    return package, defs, top_level, bindings
 
 
 def _imported(node: ast.Import | ast.ImportFrom, package: str) -> list[tuple[str, str, str | None]]:
@@ -127,15 +136,7 @@ def third_party_imports(command: str) -> set[str]:
         if (module, attr) in seen or _module_file(module) is None:
             continue
         seen.add((module, attr))
-        tree, package = _parse(module)
-        defs = {s.name: s for s in tree.body if isinstance(s, ast.FunctionDef | ast.ClassDef)}
-        top_level = [s for s in tree.body if not isinstance(s, ast.FunctionDef | ast.ClassDef)]
-        bindings = {}
-        for s in top_level:
-            for n in ast.walk(s):
-                if isinstance(n, ast.Import | ast.ImportFrom):
-                    bindings.update({local: (t, a) for local, t, a in _imported(n, package)
-                                     if t.split(".")[0] == "facebench"})
+        package, defs, top_level, bindings = _module(module)
         if attr is None:  # importing the module runs its top level, and its parent packages'
             parts = module.split(".")
             todo += [(".".join(parts[:i]), None) for i in range(1, len(parts))]

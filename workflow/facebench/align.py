@@ -44,6 +44,12 @@ def template(name: str) -> Template:
     return TEMPLATES[name]
 
 
+def input_size(spec_input: dict) -> list[int]:
+    """[height, width] a model sees: its config ``input.size``, else its template's crop."""
+    w, h = template(spec_input["template"]).size
+    return [int(v) for v in spec_input.get("size") or (h, w)]
+
+
 def similarity_matrix(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     """2x3 matrix of the least-squares similarity (Umeyama) taking ``src`` points onto ``dst`` points."""
     tf = SimilarityTransform.from_estimate(np.asarray(src, np.float64), np.asarray(dst, np.float64))

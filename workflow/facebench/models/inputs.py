@@ -36,11 +36,9 @@ def resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 def backbone_args(model_spec: dict, where: str) -> dict:
     """The backbone's arguments with ``input_size`` taken from the model's input (``input.size``, else the template's
     crop), so the size is said once in config; an explicit ``backbone_args.input_size`` must agree with it."""
-    from facebench.align import template
+    from facebench.align import input_size
 
-    spec_input = model_spec["input"]
-    w, h = template(spec_input["template"]).size
-    size = [int(v) for v in spec_input.get("size") or (h, w)]
+    size = input_size(model_spec["input"])
     args = dict(model_spec.get("backbone_args", {}))
     given = args.get("input_size")
     if given is not None and [int(v) for v in given] != size:

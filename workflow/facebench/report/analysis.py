@@ -3,7 +3,6 @@ intra/inter-identity distances and clustering, CPD between high-resolution and d
 kernels, and 3-d embeddings on the sphere. Every number comes from one file, listed in the manifest."""
 from __future__ import annotations
 
-import base64
 import json
 from pathlib import Path
 
@@ -13,10 +12,6 @@ from facebench.report import figures
 SCORER_LABELS = {"cosine": "cosine", "euclidean": "Euclidean (normalised)", "chi2-svm": "weighted χ² + linear SVM",
                  "weighted-l1": "weighted L1 + logistic regression", "joint-bayesian": "Joint Bayesian"}
 CLUSTERINGS = ("kmeans-oracle", "kmeans-silhouette", "agglomerative")
-
-
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
 
 
 def _label(labels: dict, model: str) -> str:
@@ -73,7 +68,7 @@ def _stats(files, labels) -> dict | None:
                      "threshold": cl["threshold"], "clusters": [cl[k] for k in CLUSTERINGS]})
         panels.append({"title": title, "bins": d["bins"], "intra": d["intra"]["histogram"],
                        "inter": d["inter"]["histogram"]})
-    return {"rows": rows, "methods": list(CLUSTERINGS), "png": _b64(figures.distance_histograms_figure(panels))}
+    return {"rows": rows, "methods": list(CLUSTERINGS), "png": figures.b64(figures.distance_histograms_figure(panels))}
 
 
 def _cpd(files, labels) -> dict | None:
@@ -91,7 +86,7 @@ def _cpd(files, labels) -> dict | None:
                      "linear": b["linear-map"]["mean"], "affine_iterations": b["affine"].get("iterations")})
         panels.append({"title": title, "bins": b["bins"], "before": b["before"]["histogram"],
                        "affine": b["affine"]["histogram"], "linear-map": b["linear-map"]["histogram"]})
-    return {"rows": rows, "png": _b64(figures.cpd_figure(panels))}
+    return {"rows": rows, "png": figures.b64(figures.cpd_figure(panels))}
 
 
 def _kernels(files, labels) -> dict | None:
@@ -104,7 +99,7 @@ def _kernels(files, labels) -> dict | None:
                        "weights": b["_arrays"]["weights"]})
         rows.append({"model": _label(labels, model), "shape": b["shape"], "roughness": b["roughness_mean"],
                      "file": path})
-    return {"rows": rows, "png": _b64(figures.kernels_figure(panels)), "roughness": files[0][1]["roughness"]}
+    return {"rows": rows, "png": figures.b64(figures.kernels_figure(panels)), "roughness": files[0][1]["roughness"]}
 
 
 def _spheres(tsne_paths: list[str], labels) -> dict | None:
@@ -113,7 +108,9 @@ def _spheres(tsne_paths: list[str], labels) -> dict | None:
         t = load_npz(p)
         if "sphere" in t:
             panels.append({"title": _label(labels, Path(p).stem), "points": t["sphere"], "identity": t["identity"]})
-    return {"png": _b64(figures.sphere_figure(panels)), "models": [p["title"] for p in panels]} if panels else None
+    if not panels:
+        return None
+    return {"png": figures.b64(figures.sphere_figure(panels)), "models": [p["title"] for p in panels]}
 
 
 def analysis_sections(paths: list[str], tsne_paths: list[str], labels: dict) -> tuple[dict, dict]:

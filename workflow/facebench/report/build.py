@@ -2,7 +2,6 @@
 every metric, ROC curves, and the provenance of every number. Writes index.html and a run manifest."""
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import json
 from collections import defaultdict
@@ -15,6 +14,7 @@ import yaml
 from facebench.detect.agreement import POINTS
 from facebench.io import load_npz, read_json, read_tsv, sha256_file, write_json, write_text
 from facebench.report import figures, provenance
+from facebench.report.studies import roc_curve, study_sections, validation_series
 
 SEED = ("plain", "grid")  # the seed's feature choice and threshold search
 
@@ -148,13 +148,11 @@ def _roc_png(verif: dict) -> str | None:
     for k, m in sorted(verif.items()):
         if k[4:] != SEED or "roc_file" not in m:
             continue
-        roc = load_npz(m["roc_file"])
         model_label, align_label = _labels(m)
-        curves.append({"label": f"{model_label} + {align_label} (AUC {m['auc']:.4f})",
-                       "fpr": roc["fpr"], "tpr": roc["tpr"]})
+        curves.append(roc_curve(m, f"{model_label} + {align_label}"))
     if not curves:
         return None
-    return base64.b64encode(figures.roc_figure(curves)).decode("ascii")
+    return figures.b64(figures.roc_figure(curves))
 
 
 def _fmt(value, digits=4):
@@ -178,7 +176,7 @@ def _landmark_studies(paths: list[str]) -> list[dict]:
             raise ValueError(f"{p}: not a landmark agreement file (kind {s.get('kind')!r})")
         fig = Path(s["figure"])
         s["_path"], s["figure_sha256"] = str(p), sha256_file(fig)
-        s["figure_png"] = base64.b64encode(fig.read_bytes()).decode("ascii")
+        s["figure_png"] = figures.b64(fig.read_bytes())
         # JSON files are written with sorted keys: put the points back in face order
         s["per_point_mean"] = {p: s["per_point_mean"][p] for p in POINTS if p in s.get("per_point_mean", {})}
         counts = s["detector"]["counts"]
@@ -208,13 +206,11 @@ def _training(summaries: list[str], tsne: list[str]) -> dict | None:
         label = next((r["label"] for r in runs if Path(r["_path"]).parent.name == Path(p).stem), Path(p).stem)
         panels.append({"title": label, "points": t["points"], "identity": t["identity"]})
         tsne_files[str(p)] = {"sha256": sha256_file(p), **meta}
-    validated = [{"label": r["label"], **{c: [row[c] for row in r["validation"]["epochs"]]
-                                          for c in ("epoch", "val_accuracy", "val_auc")}}
-                 for r in runs if (r.get("validation") or {}).get("epochs")]
-    validation_png = base64.b64encode(figures.validation_figure(validated)).decode("ascii") if validated else None
-    return {"runs": runs, "curves_png": base64.b64encode(figures.training_curves_figure(curves)).decode("ascii"),
+    validated = [v for v in map(validation_series, runs) if v]
+    validation_png = figures.b64(figures.validation_figure(validated)) if validated else None
+    return {"runs": runs, "curves_png": figures.b64(figures.training_curves_figure(curves)),
             "validation_png": validation_png, "validated": [v["label"] for v in validated],
-            "tsne_png": base64.b64encode(figures.tsne_figure(panels)).decode("ascii") if panels else None,
+            "tsne_png": figures.b64(figures.tsne_figure(panels)) if panels else None,
             "tsne_files": tsne_files}
 
 
@@ -222,7 +218,6 @@ def build_report(metrics_paths: list[str], *, published: str, template: str, spe
                  manifest_out: str | None = None, studies: list[str] = (), training: list[str] = (),
                  tsne: list[str] = (), analysis: list[str] = ()) -> None:
     from facebench.report.analysis import analysis_sections
-    from facebench.report.studies import study_sections
 
     verif, ranks = _collect(metrics_paths)
     pub = yaml.safe_load(Path(published).read_text(encoding="utf-8"))

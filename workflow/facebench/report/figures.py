@@ -1,6 +1,7 @@
 """Figures for the report, returned as PNG bytes (embedded in the page, so it opens offline)."""
 from __future__ import annotations
 
+import base64
 import io
 import textwrap
 
@@ -16,6 +17,11 @@ def png(fig) -> bytes:
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None})
     plt.close(fig)
     return buf.getvalue()
+
+
+def b64(data: bytes) -> str:
+    """PNG bytes as the base64 text of a data: URL (every image is embedded, so the page opens offline)."""
+    return base64.b64encode(data).decode("ascii")
 
 
 def roc_figure(curves: list[dict]) -> bytes:

@@ -4,33 +4,35 @@ the ROC curve of every model in the group and their validation curves. Every num
 a training summary, whose paths the table lists."""
 from __future__ import annotations
 
-import base64
 from pathlib import Path
 
-from facebench.align import template
+from facebench.align import input_size
 from facebench.io import load_npz
 from facebench.report import figures
 
 
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
+def roc_curve(metrics: dict, label: str) -> dict:
+    """A metrics file's ROC as a curve of figures.roc_figure, labelled with its AUC."""
+    roc = load_npz(metrics["roc_file"])
+    return {"label": f"{label} (AUC {metrics['auc']:.4f})", "fpr": roc["fpr"], "tpr": roc["tpr"]}
 
 
-def _input(model_spec: dict) -> str:
-    """height x width the backbone sees: ``input.size``, else the template's crop (as models.inputs.backbone_args;
-    not imported from there, which would pull torch into the report's environment)"""
-    w, h = template(model_spec["input"]["template"]).size
-    h, w = model_spec["input"].get("size") or (h, w)
-    return f"{h}x{w}"
+def validation_series(run: dict) -> dict | None:
+    """A training summary's per-epoch validation as a run of figures.validation_figure; None without validation."""
+    epochs = (run.get("validation") or {}).get("epochs")
+    if not epochs:
+        return None
+    return {"label": run["label"], **{c: [e[c] for e in epochs] for c in ("epoch", "val_accuracy", "val_auc")}}
 
 
 def _row(model: str, m: dict | None, rank: dict | None, run: dict | None) -> dict:
     spec = (m or {}).get("provenance", {}).get("config", {}).get("model_spec", {})
     train = (run or {}).get("spec", {}).get("train") or {}
     final = (run or {}).get("final") or {}
+    h, w = input_size(spec["input"]) if spec else (None, None)
     return {
         "model": model, "label": spec.get("label") or (run or {}).get("label") or model, "run": m is not None,
-        "input": _input(spec) if spec else "—",
+        "input": f"{h}x{w}" if spec else "—",
         "trained_on": f"{train['dataset']} / {train['alignment']}" if train else "not trained here",
         "init": train.get("init") or ("—" if not train else "scratch"),
         "trainable": train.get("trainable", "all") if train else "—",
@@ -50,26 +52,22 @@ def study_sections(studies: dict, verif: dict, ranks: dict, runs: list[dict], se
     by_model = {Path(r["_path"]).parent.name: r for r in runs}
     sections = []
     for name, st in studies.items():
-        rows = []
+        rows, curves, validated = [], [], []
         for model in st["models"]:
             m = verif.get((model, st["dataset"], st["alignment"], st["protocol"], "plain", search))
-            rank = ranks.get((model, st["dataset"], st["alignment"], "plain"))
-            rows.append(_row(model, m, rank, by_model.get(model)))
-        curves = []
-        for r in rows:
-            m = verif.get((r["model"], st["dataset"], st["alignment"], st["protocol"], "plain", search))
+            run = by_model.get(model)
+            row = _row(model, m, ranks.get((model, st["dataset"], st["alignment"], "plain")), run)
+            rows.append(row)
             if m is not None and "roc_file" in m:
-                roc = load_npz(m["roc_file"])
-                curves.append({"label": f"{r['label']} (AUC {m['auc']:.4f})", "fpr": roc["fpr"], "tpr": roc["tpr"]})
-        validated = [{"label": by_model[r["model"]]["label"],
-                      **{c: [e[c] for e in by_model[r["model"]]["validation"]["epochs"]]
-                         for c in ("epoch", "val_accuracy", "val_auc")}}
-                     for r in rows if ((by_model.get(r["model"]) or {}).get("validation") or {}).get("epochs")]
+                curves.append(roc_curve(m, row["label"]))
+            series = validation_series(run) if run is not None else None
+            if series:
+                validated.append(series)
         sections.append({
             "key": name, "title": st["title"], "note": st.get("note", ""), "dataset": st["dataset"],
             "protocol": st["protocol"], "alignment": st["alignment"], "rows": rows,
             "fars": sorted({far for r in rows for far in r["tar"]}, key=float),
-            "roc_png": _b64(figures.roc_figure(curves)) if curves else None,
-            "validation_png": _b64(figures.validation_figure(validated)) if validated else None,
+            "roc_png": figures.b64(figures.roc_figure(curves)) if curves else None,
+            "validation_png": figures.b64(figures.validation_figure(validated)) if validated else None,
         })
     return sections
