@@ -6,7 +6,7 @@ CORES  ?= all
 BIN    := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: run test bench clean-results
+.PHONY: run test bench bench-slurm clean-results
 
 $(BIN)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ bench: $(BIN)/.installed
 	python bench/mtcnn_throughput.py
 	python bench/train_throughput.py
 	python bench/ddp_scaling.py
+
+# the smoke DAG locally and through profiles/slurm; needs a running cluster (.ci/slurm-up starts one, as root)
+bench-slurm: $(BIN)/.installed
+	python bench/slurm_overhead.py
 
 clean-results:
 	rm -rf results report/index.html report/manifest.json .snakemake

@@ -8,7 +8,9 @@ from pathlib import Path
 from facebench.config import validate_config
 
 ROOT = Path(workflow.basedir)
-validate_config(config, ROOT / "workflow/schemas/config.schema.yaml")
+# The Snakemake a cluster job starts (two per job) fills in the defaults but leaves the cross-references to the main
+# process, which has checked them: they import torch, over a second of every job's start-up.
+validate_config(config, ROOT / "workflow/schemas/config.schema.yaml", references=workflow.is_main_process)
 
 # The jobs run `python -m facebench` with workflow/ on PYTHONPATH, set here so that it holds the same in the user's
 # environment, in per-rule conda environments and in cluster jobs (which parse this file again).

@@ -15,6 +15,8 @@ rule embed:
     conda:
         "../../envs/torch.yaml"
     threads: 2
+    resources:
+        gpu=0 if config["embed"]["device"] == "cpu" else 1,  # auto asks for one: on a cluster it means use a GPU
     params:
         store=lambda w: store(w.dataset, w.alignment, template_of(w.model)),
         batch_size=config["embed"]["batch_size"],

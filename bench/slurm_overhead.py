@@ -1,0 +1,92 @@
+"""Scheduling overhead of the smoke DAG: the same workflow run locally (--cores = this machine's cores) and submitted
+through profiles/slurm to a running SLURM cluster (CI's is .ci/slurm-up: one node, this machine's cores).
+
+Writes results/bench/slurm_overhead.json: wall time of both runs, the SLURM jobs the run submitted (group jobs count
+once), how long they waited in the queue (submit to start) and ran (start to end, by SLURM's clock), and the overhead
+per submitted job. The SLURM run polls job states every 5 s (slurm-init-seconds-before-status-checks), as CI does.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data"
+
+
+def smoke_config(workdir: Path) -> Path:
+    out = workdir / "smoke.yaml"
+    out.write_text((ROOT / "config" / "smoke.yaml").read_text().replace("../shared/data", str(SHARED)))
+    return out
+
+
+def run(workdir: Path, *options: str) -> tuple[float, str]:
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
+           "--configfile", str(smoke_config(workdir)), *options]
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    start = time.perf_counter()
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        sys.exit(f"snakemake {' '.join(options)} failed:\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
+    return seconds, done.stdout + done.stderr
+
+
+def slurm_jobs(run_id: str) -> list[dict]:
+    out = subprocess.run(["squeue", "--states=all", "-h", "--name", run_id, "-o", "%i|%T|%V|%S|%e|%k"],
+                         capture_output=True, text=True, check=True).stdout
+    jobs = []
+    for line in out.splitlines():
+        job_id, state, submit, start, end, comment = line.split("|")
+        jobs.append({"id": job_id, "state": state, "comment": comment,
+                     "queued_s": (datetime.fromisoformat(start) - datetime.fromisoformat(submit)).total_seconds(),
+                     "ran_s": (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()})
+    return jobs
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--out", type=Path, default=ROOT / "results" / "bench" / "slurm_overhead.json")
+    args = parser.parse_args()
+    if not SHARED.is_dir():
+        sys.exit(f"needs the real data in {SHARED}")
+    cores = os.cpu_count()
+    with tempfile.TemporaryDirectory() as tmp:
+        local_s, local_log = run(Path(tmp) / "local", "--cores", str(cores))
+        slurm_s, slurm_log = run(Path(tmp) / "slurm", "--profile", str(ROOT / "profiles" / "slurm"),
+                                 "--cores", str(cores), "--slurm-init-seconds-before-status-checks", "5")
+    steps = int(re.findall(r"(\d+) of (\d+) steps \(100%\) done", local_log)[-1][1])
+    jobs = slurm_jobs(re.search(r"SLURM run ID: (\S+)", slurm_log).group(1))
+    result = {
+        "dag": "config/smoke.yaml",
+        "machine_cores": cores,
+        "snakemake_jobs": steps,
+        "local_wall_s": round(local_s, 1),
+        "slurm_wall_s": round(slurm_s, 1),
+        "slurm_jobs_submitted": len(jobs),
+        "slurm_group_jobs": sum(not j["comment"].startswith("rule_") for j in jobs),
+        "slurm_jobs_not_completed": [j["id"] for j in jobs if j["state"] != "COMPLETED"],
+        "slurm_queue_wait_median_s": statistics.median(j["queued_s"] for j in jobs),
+        "slurm_queue_wait_max_s": max(j["queued_s"] for j in jobs),
+        "slurm_job_runtime_sum_s": sum(j["ran_s"] for j in jobs),
+        "overhead_s": round(slurm_s - local_s, 1),
+        "overhead_per_submitted_job_s": round((slurm_s - local_s) / len(jobs), 2),
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    tmp_out = args.out.with_suffix(".json.tmp")
+    tmp_out.write_text(json.dumps(result, indent=2) + "\n")
+    tmp_out.replace(args.out)
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
