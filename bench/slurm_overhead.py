@@ -1,5 +1,6 @@
 """Scheduling overhead of the smoke DAG: the same workflow run locally (--cores = this machine's cores) and submitted
-through profiles/slurm to a running SLURM cluster (CI's is .ci/slurm-up: one node, this machine's cores).
+through profiles/slurm to a running SLURM cluster (CI's is .ci/slurm-up: one node, this machine's cores), sized to
+the node (--cores, --resources mem_mb).
 
 Writes results/bench/slurm_overhead.json: wall time of both runs, the SLURM jobs the run submitted (group jobs count
 once), how long they waited in the queue (submit to start) and ran (start to end, by SLURM's clock), and the overhead
@@ -24,6 +25,7 @@ SHARED = ROOT.parent / "shared" / "data"
 
 
 def smoke_config(workdir: Path) -> Path:
+    workdir.mkdir(parents=True, exist_ok=True)
     out = workdir / "smoke.yaml"
     out.write_text((ROOT / "config" / "smoke.yaml").read_text().replace("../shared/data", str(SHARED)))
     return out
@@ -39,6 +41,12 @@ def run(workdir: Path, *options: str) -> tuple[float, str]:
     if done.returncode != 0:
         sys.exit(f"snakemake {' '.join(options)} failed:\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
     return seconds, done.stdout + done.stderr
+
+
+def node_mem_mb() -> int:
+    """The largest memory a job may ask for here: the smallest node's (sinfo), as the profile's `resources` says."""
+    out = subprocess.run(["sinfo", "-h", "-o", "%m"], capture_output=True, text=True, check=True).stdout
+    return min(int(v.rstrip("+")) for v in out.split())
 
 
 def slurm_jobs(run_id: str) -> list[dict]:
@@ -63,7 +71,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         local_s, local_log = run(Path(tmp) / "local", "--cores", str(cores))
         slurm_s, slurm_log = run(Path(tmp) / "slurm", "--profile", str(ROOT / "profiles" / "slurm"),
-                                 "--cores", str(cores), "--slurm-init-seconds-before-status-checks", "5")
+                                 "--cores", str(cores), "--resources", f"mem_mb={node_mem_mb()}",
+                                 "--slurm-init-seconds-before-status-checks", "5")
     steps = int(re.findall(r"(\d+) of (\d+) steps \(100%\) done", local_log)[-1][1])
     jobs = slurm_jobs(re.search(r"SLURM run ID: (\S+)", slurm_log).group(1))
     result = {
