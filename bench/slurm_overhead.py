@@ -43,6 +43,12 @@ def run(workdir: Path, *options: str) -> tuple[float, str]:
     return seconds, done.stdout + done.stderr
 
 
+def profile_groups() -> set[str]:
+    import yaml
+
+    return set(yaml.safe_load((ROOT / "profiles" / "slurm" / "config.yaml").read_text())["groups"].values())
+
+
 def node_mem_mb() -> int:
     """The largest memory a job may ask for here: the smallest node's (sinfo), as the profile's `resources` says."""
     out = subprocess.run(["sinfo", "-h", "-o", "%m"], capture_output=True, text=True, check=True).stdout
@@ -82,7 +88,8 @@ def main() -> None:
         "local_wall_s": round(local_s, 1),
         "slurm_wall_s": round(slurm_s, 1),
         "slurm_jobs_submitted": len(jobs),
-        "slurm_group_jobs": sum(not j["comment"].startswith("rule_") for j in jobs),
+        # a group job's comment is rule_<group>_<its rules>
+        "slurm_group_jobs": sum(j["comment"].startswith(tuple(f"rule_{g}_" for g in profile_groups())) for j in jobs),
         "slurm_jobs_not_completed": [j["id"] for j in jobs if j["state"] != "COMPLETED"],
         "slurm_queue_wait_median_s": statistics.median(j["queued_s"] for j in jobs),
         "slurm_queue_wait_max_s": max(j["queued_s"] for j in jobs),
