@@ -43,6 +43,8 @@ def write(name: str, result: dict) -> Path:
     path = OUT / f"{name}.json"
     result = {"bench": name, "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "machine": machine(),
               **result}
-    path.write_text(json.dumps(result, indent=2) + "\n")
+    partial = path.with_suffix(".json.partial")  # never a half-written result under the real name
+    partial.write_text(json.dumps(result, indent=2) + "\n")
+    partial.replace(path)
     print(json.dumps(result, indent=2))
     return path

@@ -8,8 +8,6 @@ per submitted job. The SLURM run polls job states every 5 s (slurm-init-seconds-
 """
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import re
 import statistics
@@ -20,8 +18,10 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "data"
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import ROOT, SHARED, write  # noqa: E402
 
 
 def smoke_config(workdir: Path) -> Path:
@@ -44,8 +44,6 @@ def run(workdir: Path, *options: str) -> tuple[float, str]:
 
 
 def profile_groups() -> set[str]:
-    import yaml
-
     return set(yaml.safe_load((ROOT / "profiles" / "slurm" / "config.yaml").read_text())["groups"].values())
 
 
@@ -68,9 +66,6 @@ def slurm_jobs(run_id: str) -> list[dict]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--out", type=Path, default=ROOT / "results" / "bench" / "slurm_overhead.json")
-    args = parser.parse_args()
     if not SHARED.is_dir():
         sys.exit(f"needs the real data in {SHARED}")
     cores = os.cpu_count()
@@ -97,11 +92,7 @@ def main() -> None:
         "overhead_s": round(slurm_s - local_s, 1),
         "overhead_per_submitted_job_s": round((slurm_s - local_s) / len(jobs), 2),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp_out = args.out.with_suffix(".json.tmp")
-    tmp_out.write_text(json.dumps(result, indent=2) + "\n")
-    tmp_out.replace(args.out)
-    print(json.dumps(result, indent=2))
+    write("slurm_overhead", result)
 
 
 if __name__ == "__main__":

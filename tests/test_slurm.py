@@ -137,11 +137,13 @@ def submit(workdir: Path, profile_dir: Path, config: Path, timeout: float = 1500
 
 
 def slurm_jobs(run_id: str) -> list[dict]:
-    """Every job of one Snakemake run that the controller still knows (finished ones stay for MinJobAge)."""
-    out = subprocess.run(["squeue", "--states=all", "-h", "--name", run_id, "-o", "%i|%T|%k|%P|%b"],
+    """Every job of one Snakemake run that the controller still knows (finished ones stay for MinJobAge). `rule` is
+    the job's comment without its wildcards: rule_<name>, or rule_<group>_<its rules> for a group job."""
+    out = subprocess.run(["squeue", "--states=all", "-h", "--name", run_id, "-o", "%i|%T|%k|%P"],
                          capture_output=True, text=True, timeout=30, check=True).stdout
-    keys = ("id", "state", "comment", "partition", "gres")
-    return [dict(zip(keys, line.split("|"))) for line in out.splitlines() if line.strip()]
+    jobs = [dict(zip(("id", "state", "comment", "partition"), line.split("|"))) for line in out.splitlines()
+            if line.strip()]
+    return [{**j, "rule": j["comment"].split("_wildcards")[0]} for j in jobs]
 
 
 @pytest.mark.integration
@@ -167,14 +169,14 @@ def test_the_smoke_workflow_runs_through_slurm(tmp_path):
     submitted = set(re.findall(r"has been submitted with SLURM jobid (\d+)", out))
     jobs = slurm_jobs(re.search(r"SLURM run ID: (\S+)", out).group(1))
     assert {j["id"] for j in jobs} == submitted
-    assert any(j["comment"].startswith("rule_evaluate") for j in jobs)  # the profile's groups reached SLURM
+    assert any(j["rule"].startswith("rule_evaluate_") for j in jobs)  # the profile's groups reached SLURM
     # the starved job: killed by SLURM, seen as failed, and completed on its second attempt; every other job completed
     failed = [j for j in jobs if j["state"] != "COMPLETED"]
-    assert [(j["state"], j["comment"].split("_wildcards")[0]) for j in failed] == [("FAILED", f"rule_{FAILING_RULE}")]
+    assert [(j["state"], j["rule"]) for j in failed] == [("FAILED", f"rule_{FAILING_RULE}")]
     assert re.search(r"Trying to restart job \d+", out)
-    completed = [j["comment"].split("_wildcards")[0] for j in jobs if j["state"] == "COMPLETED"]
+    completed = [j["rule"] for j in jobs if j["state"] == "COMPLETED"]
     assert completed.count(f"rule_{FAILING_RULE}") == 1
     # GPU requests reached SLURM: embed (device auto) ran on the gpu partition, the CPU-only training on cpu
-    partitions = {(j["comment"].split("_wildcards")[0], j["partition"]) for j in jobs}
+    partitions = {(j["rule"], j["partition"]) for j in jobs}
     assert ("rule_embed", "gpu") in partitions and ("rule_train", "cpu") in partitions
     assert ("rule_embed", "cpu") not in partitions
