@@ -31,3 +31,11 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory):
+    """The smoke workflow, run once for every integration test that reads its outputs (tests/smoke.py)."""
+    from smoke import run_smoke
+
+    return run_smoke(tmp_path_factory.mktemp("smoke"))

@@ -2,41 +2,14 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ROOT, SHARED, needs_shared
+from conftest import needs_shared
+from smoke import absolute_config, snakemake
 
 pytestmark = [pytest.mark.integration, needs_shared]
-
-
-def snakemake(workdir: Path, config: Path, *extra: str) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
-           "--configfile", str(config), "--cores", "2", *extra]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
-
-
-def absolute_config(tmp: Path, name: str = "smoke.yaml", edit=None) -> Path:
-    """The shipped profile with ../shared paths made absolute (the test runs in a temporary folder)."""
-    text = (ROOT / "config" / name).read_text().replace("../shared/data", str(SHARED))
-    cfg = yaml.safe_load(text)
-    if edit:
-        edit(cfg)
-    out = tmp / name
-    out.write_text(yaml.safe_dump(cfg))
-    return out
-
-
-@pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory):
-    work = tmp_path_factory.mktemp("smoke")
-    cfg = absolute_config(work)
-    result = snakemake(work, cfg)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return work, cfg
 
 
 def metrics(work: Path, alignment: str, name: str) -> dict:
@@ -44,7 +17,7 @@ def metrics(work: Path, alignment: str, name: str) -> dict:
 
 
 def test_the_dag_runs_to_a_report(smoke_run):
-    work, _ = smoke_run
+    work = smoke_run.work
     html = (work / "report/index.html").read_text()
     assert "Table 1 of the SphereFace course report" in html
     assert html.count('<tr>\n      <td class="text">') >= 6  # seed-table rows, run or not
@@ -56,14 +29,14 @@ def test_the_dag_runs_to_a_report(smoke_run):
 
 
 def test_real_numbers_are_sane(smoke_run):
-    work, _ = smoke_run
+    work = smoke_run.work
     provided, center = metrics(work, "provided", "view2-plain-grid"), metrics(work, "center", "view2-plain-grid")
     assert provided["n_pairs"] == 600 and provided["n_folds"] == 10
     assert provided["accuracy"] > 0.96  # ~98.7% on full View 2
     assert center["accuracy"] < provided["accuracy"] - 0.02  # no alignment costs clearly
     assert provided["auc"] > 0.99
     assert metrics(work, "provided", "rank-plain")["rank1"] > metrics(work, "center", "rank-plain")["rank1"]
-    assert provided["provenance"]["rule"] == "eval_pairs" and provided["provenance"]["inputs"]
+    assert provided["provenance"]["rule"] == "verify" and provided["provenance"]["inputs"]
     mtcnn = metrics(work, "mtcnn", "view2-plain-grid")
     assert mtcnn["accuracy"] > center["accuracy"] + 0.02  # MTCNN alignment lands near the provided one
     study = json.loads((work / "results/landmarks/lfw/mtcnn-vs-provided.json").read_text())
@@ -74,7 +47,7 @@ def test_every_registered_loss_trains_and_is_evaluated(smoke_run):
     from facebench import losses
     from facebench.io import read_tsv
 
-    work, cfg = smoke_run
+    work, cfg = smoke_run.work, smoke_run.config
     models = yaml.safe_load(cfg.read_text())["models"]
     trained = {spec["train"]["loss"]: name for name, spec in models.items() if "train" in spec}
     assert set(trained) == set(losses.names())
@@ -95,7 +68,7 @@ def test_every_registered_loss_trains_and_is_evaluated(smoke_run):
 
 
 def test_every_analysis_rule_runs_and_reaches_the_report(smoke_run):
-    work, cfg = smoke_run
+    work, cfg = smoke_run.work, smoke_run.config
     evaluated = {e["model"] for e in yaml.safe_load(cfg.read_text())["evaluate"]}
     manifest = json.loads((work / "report/manifest.json").read_text())
     files = manifest["inputs"]["analysis"]
@@ -122,7 +95,7 @@ def test_every_analysis_rule_runs_and_reaches_the_report(smoke_run):
 
 
 def test_a_rerun_has_nothing_to_do(smoke_run):
-    work, cfg = smoke_run
+    work, cfg = smoke_run.work, smoke_run.config
     result = snakemake(work, cfg, "-n")
     assert result.returncode == 0 and "Nothing to be done" in result.stdout + result.stderr
 

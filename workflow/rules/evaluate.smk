@@ -1,49 +1,46 @@
-# Evaluation: scores per protocol and feature mode, then metrics per threshold search; rank-N identification.
+# Evaluation: per protocol, the scores of every feature mode and the metrics of every threshold search (one job:
+# each is seconds of work, and a job's start-up costs as much); rank-N identification per embedding.
+FEATURES = config["verification"]["features"]
+SEARCHES = config["verification"]["threshold_search"]
+METRICS = f"{RESULTS}/metrics/{{model}}/{{dataset}}/{{alignment}}"
 
 
-rule score_pairs:
+rule verify:
     input:
         embeddings=f"{RESULTS}/embeddings/{{model}}/{{dataset}}/{{alignment}}.npz",
         pairs=f"{RESULTS}/protocols/{{dataset}}/pairs-{{protocol}}.tsv",
-    output:
-        f"{RESULTS}/scores/{{model}}/{{dataset}}/{{alignment}}/{{protocol}}-{{features}}.tsv",
-    log:
-        f"{RESULTS}/logs/score_pairs/{{model}}-{{dataset}}-{{alignment}}-{{protocol}}-{{features}}.log",
-    conda:
-        "../../envs/data.yaml"
-    shell:
-        "python -m facebench score-pairs --embeddings {input.embeddings} --pairs {input.pairs} "
-        "--features {wildcards.features} --out {output} 2>&1 | tee {log}"
-
-
-rule eval_pairs:
-    input:
-        scores=rules.score_pairs.output,
         protocol=f"{RESULTS}/protocols/{{dataset}}/pairs-{{protocol}}.json",
     output:
-        metrics=f"{RESULTS}/metrics/{{model}}/{{dataset}}/{{alignment}}/{{protocol}}-{{features}}-{{search}}.json",
-        roc=f"{RESULTS}/metrics/{{model}}/{{dataset}}/{{alignment}}/{{protocol}}-{{features}}-{{search}}.roc.npz",
+        scores=[f"{RESULTS}/scores/{{model}}/{{dataset}}/{{alignment}}/{{protocol}}-{f}.tsv" for f in FEATURES],
+        metrics=[f"{METRICS}/{{protocol}}-{f}-{s}.json" for f in FEATURES for s in SEARCHES],
+        roc=[f"{METRICS}/{{protocol}}-{f}-{s}.roc.npz" for f in FEATURES for s in SEARCHES],
     log:
-        f"{RESULTS}/logs/eval_pairs/{{model}}-{{dataset}}-{{alignment}}-{{protocol}}-{{features}}-{{search}}.log",
+        f"{RESULTS}/logs/verify/{{model}}-{{dataset}}-{{alignment}}-{{protocol}}.log",
     conda:
         "../../envs/data.yaml"
     params:
+        features=" ".join(FEATURES),
+        searches=" ".join(SEARCHES),
         far=" ".join(str(v) for v in config["verification"]["far"]),
+        scores=lambda w: shlex.quote(
+            f"{RESULTS}/scores/{w.model}/{w.dataset}/{w.alignment}/{w.protocol}-{{features}}.tsv"
+        ),
+        metrics=lambda w: shlex.quote(
+            f"{RESULTS}/metrics/{w.model}/{w.dataset}/{w.alignment}/{w.protocol}-{{features}}-{{search}}"
+        ),
         meta=lambda w: provenance(
-            "eval_pairs",
+            "verify",
             model=w.model,
             dataset=w.dataset,
             alignment=w.alignment,
             protocol=w.protocol,
-            features=w.features,
-            threshold_search=w.search,
             alignment_spec=config["alignments"][w.alignment],
             model_spec=config["models"][w.model],
         ),
     shell:
-        "python -m facebench eval-pairs {input.scores} --protocol {wildcards.search} --far {params.far} "
-        "--meta {params.meta} --protocol-summary {input.protocol} --out {output.metrics} --roc {output.roc} "
-        "> {log} 2>&1"
+        "python -m facebench verify --embeddings {input.embeddings} --pairs {input.pairs} "
+        "--protocol-summary {input.protocol} --features {params.features} --search {params.searches} "
+        "--far {params.far} --scores {params.scores} --metrics {params.metrics} --meta {params.meta} > {log} 2>&1"
 
 
 rule rank:
@@ -51,13 +48,15 @@ rule rank:
         embeddings=f"{RESULTS}/embeddings/{{model}}/{{dataset}}/{{alignment}}.npz",
         table=f"{RESULTS}/protocols/{{dataset}}/identification.tsv",
     output:
-        f"{RESULTS}/metrics/{{model}}/{{dataset}}/{{alignment}}/rank-{{features}}.json",
+        [f"{METRICS}/rank-{f}.json" for f in FEATURES],
     log:
-        f"{RESULTS}/logs/rank/{{model}}-{{dataset}}-{{alignment}}-{{features}}.log",
+        f"{RESULTS}/logs/rank/{{model}}-{{dataset}}-{{alignment}}.log",
     conda:
         "../../envs/data.yaml"
     params:
-        meta=lambda w: provenance("rank", model=w.model, dataset=w.dataset, alignment=w.alignment, features=w.features),
+        features=" ".join(FEATURES),
+        out=lambda w: shlex.quote(f"{RESULTS}/metrics/{w.model}/{w.dataset}/{w.alignment}/rank-{{features}}.json"),
+        meta=lambda w: provenance("rank", model=w.model, dataset=w.dataset, alignment=w.alignment),
     shell:
         "python -m facebench rank --embeddings {input.embeddings} --identification {input.table} "
-        "--features {wildcards.features} --meta {params.meta} --out {output} 2>&1 | tee {log}"
+        "--features {params.features} --meta {params.meta} --out {params.out} > {log} 2>&1"
