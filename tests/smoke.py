@@ -58,7 +58,9 @@ def ci_profile(folder: Path) -> Path:
     p = yaml.safe_load((PROFILE / "config.yaml").read_text())
     p["slurm-init-seconds-before-status-checks"] = 5
     p["latency-wait"] = 5
-    p["cores"] = 2
+    # one CPU per job: the smoke jobs are seconds long and a group runs its jobs one at a time, so two jobs side by
+    # side on the 2-CPU node beat one job with two threads
+    p["cores"] = 1
     p["resources"]["mem_mb"] = 16000
     # CPD's 16 GB is for full LFW; the smoke CPD of 100 points would otherwise hold the whole node by itself
     p["set-resources"]["cpd"]["mem_mb"] = "4000 * 2 ** (attempt - 1)"
