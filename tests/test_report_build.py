@@ -61,3 +61,75 @@ def test_a_study_table_joins_metrics_ranks_and_training_and_marks_a_model_not_ru
     assert low["files"] == ["m.json", "r.json", runs[0]["_path"]]
     assert not missing["run"] and missing["accuracy"] is None and missing["trained_on"] == "not trained here"
     assert section["fars"] == ["0.1"] and section["roc_png"] and section["validation_png"]
+
+
+def _run(tmp_path, name: str, correct, paths, dataset="lfw", protocol="view2") -> dict:
+    """A metrics file's report entry whose score file lists ``paths`` and whose ROC file holds ``correct``."""
+    import numpy as np
+    from facebench.io import save_npz
+
+    scores = tmp_path / f"{name}.tsv"
+    scores.write_text("score\tlabel\tfold\tpath1\tpath2\n" + "".join(f"0.5\t1\t1\t{a}\t{b}\n" for a, b in paths))
+    roc = tmp_path / f"{name}.roc.npz"
+    save_npz(roc, fpr=np.zeros(2), tpr=np.ones(2), correct=np.asarray(correct, bool))
+    return {"scores_file": str(scores), "roc_file": str(roc), "_path": f"{name}.json",
+            "provenance": {"config": {"dataset": dataset, "protocol": protocol}}}
+
+
+CLAIM = {"sources": {"s": {"title": "seed", "file": "f"}},
+         "claims": [{"key": "k", "source": "s", "claim": "b beats a", "kind": "better",
+                     "a": {"model": "a", "dataset": "lfw", "alignment": "p", "protocol": "view2"},
+                     "b": {"model": "b", "dataset": "lfw", "alignment": "p", "protocol": "view2"}}]}
+
+
+def test_a_claim_is_tested_on_the_pairs_both_runs_scored(tmp_path):
+    from facebench.report.build import _claims
+
+    paths = [(f"x{i}", f"y{i}") for i in range(200)]
+    a = [i % 4 != 0 for i in range(200)]  # 75% right
+    b = [True] * 200
+    # b dropped one pair (a failed face): the comparison leaves it out of both
+    verif = {("a", "lfw", "p", "view2", "plain", "grid"): _run(tmp_path, "a", a, paths),
+             ("b", "lfw", "p", "view2", "plain", "grid"): _run(tmp_path, "b", b[1:], paths[1:])}
+    (row,), read = _claims(CLAIM, verif, {})
+    assert row["pairs"] == 199 and row["test"]["b_only"] == 49 and row["test"]["a_only"] == 0
+    assert row["verdict"].startswith("supported") and row["tone"] == "better"
+    assert len(read) == 4  # both score files and both ROC files, with their sha256
+    # swap the runs: the same evidence now contradicts the claim
+    verif = {("a", "lfw", "p", "view2", "plain", "grid"): _run(tmp_path, "a", b, paths),
+             ("b", "lfw", "p", "view2", "plain", "grid"): _run(tmp_path, "b", a, paths)}
+    (row,), _ = _claims(CLAIM, verif, {})
+    assert row["verdict"].startswith("contradicted") and row["tone"] == "worse"
+
+
+def test_a_small_difference_is_not_significant_and_a_missing_run_is_said(tmp_path):
+    from facebench.report.build import _claims
+
+    paths = [(f"x{i}", f"y{i}") for i in range(100)]
+    a = [i % 10 != 0 for i in range(100)]
+    b = [i % 10 != 1 for i in range(100)]  # as accurate, on other pairs
+    verif = {("a", "lfw", "p", "view2", "plain", "grid"): _run(tmp_path, "a", a, paths),
+             ("b", "lfw", "p", "view2", "plain", "grid"): _run(tmp_path, "b", b, paths)}
+    (row,), _ = _claims(CLAIM, verif, {})
+    assert row["verdict"].startswith("not significant") and row["test"]["p_value"] == 1.0
+    del verif[("b", "lfw", "p", "view2", "plain", "grid")]
+    (row,), read = _claims(CLAIM, verif, {})
+    assert row["verdict"] == "not run in this profile" and read == {}
+
+
+def test_a_margin_claim_needs_the_whole_interval_below_the_margin(tmp_path):
+    from facebench.report.build import _verdict
+
+    assert _verdict("within", {}, {"interval": [-0.004, 0.008]}, 0.01)[0].startswith("supported")
+    assert _verdict("within", {}, {"interval": [0.002, 0.015]}, 0.01)[0].startswith("inconclusive")
+    assert _verdict("within", {}, {"interval": [0.012, 0.03]}, 0.01)[0].startswith("contradicted")
+
+
+def test_runs_on_different_pairs_are_not_compared(tmp_path):
+    from facebench.report.build import _claims
+
+    paths = [("x", "y"), ("z", "w")]
+    verif = {("a", "lfw", "p", "view2", "plain", "grid"): _run(tmp_path, "a", [1, 1], paths),
+             ("b", "lfw", "p", "view2", "plain", "grid"): _run(tmp_path, "b", [1, 0], paths, protocol="other")}
+    (row,), _ = _claims(CLAIM, verif, {})
+    assert row["verdict"].startswith("not comparable")

@@ -295,10 +295,16 @@ def _identification(path) -> tuple[list[str], list[str]]:
 
 
 def _add_provenance(result: dict, meta: dict | None, *inputs) -> None:
-    """Merge the rule's provenance (``--meta``) and the sha256 of the files it read into a result."""
+    """Merge the rule's provenance (``--meta``), the sha256 of the files it read, the code version and the package
+    versions into a result."""
     if meta:
+        from facebench.report.provenance import git_version, package_versions
+
         result.update(meta)
-        result.setdefault("provenance", {})["inputs"] = _provenance_inputs(*inputs)
+        prov = result.setdefault("provenance", {})
+        prov["inputs"] = _provenance_inputs(*inputs)
+        prov["code"] = git_version()
+        prov["packages"] = package_versions()
 
 
 def _finish(result: dict, a, *inputs) -> None:
@@ -333,17 +339,24 @@ def _provenance_inputs(*paths) -> dict:
 
 
 def _evaluate(scores: str, *, search: str, far, folds: int | None, meta: dict | None, protocol_summary: str | None,
-              out: str | None, roc_out: str | None, inputs: tuple = ()) -> str:
-    """One score file's verification metrics as JSON text (written to ``out`` when given), ROC points to ``roc_out``."""
+              out: str | None, roc_out: str | None, inputs: tuple = (), intervals: bool = False) -> str:
+    """One score file's verification metrics as JSON text (written to ``out`` when given), ROC points to ``roc_out``;
+    with ``intervals``, 95% confidence intervals of the accuracy (across folds and by bootstrap over pairs)."""
     from facebench.evaluate.scores import read_scores
     from facebench.evaluate.verification import evaluate_pairs
 
     data = read_scores(scores)
     fold = data.get("fold") if folds is None else None
     result = evaluate_pairs(data["score"], data["label"], folds=fold, n_folds=folds or 10, search=search,
-                            fars=tuple(far), with_roc=bool(roc_out))
+                            fars=tuple(far), with_roc=bool(roc_out) or intervals)
     roc = result.pop("roc", None)
     correct = result.pop("correct", None)
+    if intervals:
+        from facebench.evaluate import uncertainty as u
+
+        result["accuracy_ci"] = {"level": u.LEVEL, "folds": u.fold_interval(result["fold_accuracy"]),
+                                 "bootstrap": u.bootstrap_interval(correct), "bootstrap_resamples": u.RESAMPLES,
+                                 "bootstrap_seed": u.SEED}
     result["scores_file"] = str(scores)
     result["fold_source"] = "file" if fold is not None else f"contiguous {folds or 10}"
     if protocol_summary:
@@ -369,12 +382,13 @@ def cmd_eval_pairs(a):
 
     keep_freed_memory()  # reuse freed arrays' pages: a fresh page costs a fault (~1.5 s per 100 MB on our VMs)
     print(_evaluate(a.scores, search=a.protocol, far=a.far, folds=a.folds, meta=a.meta,
-                    protocol_summary=a.protocol_summary, out=a.out, roc_out=a.roc))
+                    protocol_summary=a.protocol_summary, out=a.out, roc_out=a.roc, intervals=a.intervals))
 
 
 def cmd_verify(a):
     """score-pairs for every feature mode, then eval-pairs for every threshold search: one process, so that the
-    workflow runs one job per protocol instead of (features x (1 + searches)), each paying a start-up."""
+    workflow runs one job per protocol instead of (features x (1 + searches)), each paying a start-up. The metrics
+    files carry 95% confidence intervals of the accuracy (eval-pairs --intervals)."""
     from facebench.io import load_npz
     from facebench.runtime import keep_freed_memory
 
@@ -388,7 +402,7 @@ def cmd_verify(a):
             base = a.metrics.format(features=features, search=search)
             text = _evaluate(scores, search=search, far=a.far, folds=None, meta=meta,
                              protocol_summary=a.protocol_summary, out=f"{base}.json", roc_out=f"{base}.roc.npz",
-                             inputs=(a.embeddings, a.pairs))
+                             inputs=(a.embeddings, a.pairs), intervals=True)
             summary = json.loads(text)
             print(f"{features} {search}: accuracy {summary['accuracy']:.4f}, AUC {summary['auc']:.4f} -> {base}.json")
 
@@ -431,7 +445,7 @@ def cmd_report(a):
 
     build_report(a.metrics, published=a.published, template=a.template, spec=a.spec, out=a.out,
                  manifest_out=a.manifest, studies=a.studies, training=a.training, tsne=a.tsne,
-                 analysis=a.analysis)
+                 analysis=a.analysis, published_roc=a.published_roc)
     print(f"report written to {a.out}")
 
 
@@ -615,6 +629,8 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--roc", help="write the ROC points (and per-pair correctness) to this .npz")
     sp.add_argument("--meta", type=_json_arg, help="JSON object merged into the output (the pipeline's provenance)")
     sp.add_argument("--protocol-summary", help="the protocol's JSON summary, copied into the output")
+    sp.add_argument("--intervals", action="store_true",
+                    help="add 95%% confidence intervals of the accuracy (folds: Student t; pairs: bootstrap)")
 
     sp = add("verify", cmd_verify,
              "score-pairs and eval-pairs of one protocol for several feature modes and threshold searches")
@@ -644,6 +660,8 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--analysis", nargs="*", default=[],
                     help="analysis outputs: scorers, embedding-stats, cpd (JSON) and kernels (.npz)")
     sp.add_argument("--published", required=True, help="the published values (YAML)")
+    sp.add_argument("--published-roc", nargs="*", default=[],
+                    help="published LFW ROC files (text) to overlay, dashed, on the ROC figure")
     sp.add_argument("--template", required=True, help="the jinja2 template")
     sp.add_argument("--spec", type=_json_arg, required=True, help="title and profile, as JSON")
     sp.add_argument("--out", required=True)

@@ -157,6 +157,18 @@ def threshold_metrics(w):
     return f"{RESULTS}/metrics/{w.model}/{w.dataset}/{w.alignment}/{protocol}-plain-{search}.json"
 
 
+def published_roc_files():
+    """The published ROC files the report overlays (config report.published_roc), each checked to exist."""
+    spec = config["report"]["published_roc"]
+    if spec.get("methods") and not spec.get("path"):
+        raise ValueError("config key report.published_roc.path: needed when report.published_roc.methods is set")
+    files = [Path(spec["path"]) / m for m in spec.get("methods", [])]
+    for i, f in enumerate(files):
+        if not f.is_file():
+            raise ValueError(f"config key report.published_roc.methods[{i}]: no such file {f}")
+    return [str(f) for f in files]
+
+
 IMPORTED = sorted(m for m, spec in config["models"].items() if "weights" in spec)
 TRAINED = sorted(m for m, spec in config["models"].items() if "train" in spec)
 

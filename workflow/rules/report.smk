@@ -9,6 +9,7 @@ rule report:
         tsne=expand(f"{RESULTS}/analysis/tsne/{{model}}.npz", model=TRAINED),
         analysis=analysis_files(),
         published=PUBLISHED,
+        published_roc=published_roc_files(),
         template=REPORT_TEMPLATE,
     output:
         html="report/index.html",
@@ -28,6 +29,6 @@ rule report:
         ),
     shell:
         "python -m facebench report {input.metrics} --studies {input.studies} --training {input.training} --tsne {input.tsne} "
-        "--analysis {input.analysis} "
+        "--analysis {input.analysis} --published-roc {input.published_roc} "
         "--published {input.published} --template {input.template} "
         "--spec {params.spec} --out {output.html} --manifest {output.manifest} 2>&1 | tee {log}"

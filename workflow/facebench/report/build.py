@@ -11,6 +11,7 @@ import jinja2
 import numpy as np
 import yaml
 
+from facebench.data.published_roc import read_published_roc
 from facebench.detect.agreement import POINTS
 from facebench.io import load_npz, read_json, read_tsv, sha256_file, write_json, write_text
 from facebench.report import figures, provenance
@@ -79,7 +80,8 @@ def _experiment_rows(verif: dict, ranks: dict, profile: str) -> list[dict]:
         rows.append({
             "model": model, "model_label": model_label, "dataset": dataset, "alignment": alignment,
             "alignment_label": align_label, "protocol": _protocol_label(seed, profile),
-            "accuracy": seed["accuracy"], "std": seed["std"], "threshold": seed["threshold"],
+            "accuracy": seed["accuracy"], "accuracy_ci": seed.get("accuracy_ci"), "std": seed["std"],
+            "threshold": seed["threshold"],
             "acc_flip": acc("flip-concat", "grid"), "acc_exact": acc("plain", "exact"),
             "acc_flip_exact": acc("flip-concat", "exact"),
             "auc": seed["auc"], "eer": seed["eer"], "tar": seed["tar_at_far"],
@@ -90,7 +92,8 @@ def _experiment_rows(verif: dict, ranks: dict, profile: str) -> list[dict]:
             "provenance": [{"file": m["_path"], "rule": m["provenance"]["rule"],
                             "config": {k: v for k, v in m["provenance"]["config"].items()
                                        if k not in ("model_spec", "alignment_spec")},
-                            "inputs": m["provenance"].get("inputs", {})} for m in files],
+                            "inputs": m["provenance"].get("inputs", {}),
+                            "code": m["provenance"].get("code") or {}} for m in files],
         })
     return rows
 
@@ -110,40 +113,110 @@ def tone(metric: str, diff: float | None) -> str | None:
 RANK_METRICS = {"rank1", "rank5", "auc_all_pairs"}  # read from the rank rule's file (identification images)
 
 
+def _find(o: dict, verif: dict, ranks: dict) -> tuple[dict | None, dict | None]:
+    """The verification metrics and the rank file a published row's ``ours`` names. ``protocol`` may list several
+    (e.g. view2, then the mini profile's devtest) and so may ``dataset`` (calfw, else the LFW fallback of the
+    cross-age study): the first one run is taken."""
+    protocols = o["protocol"] if isinstance(o["protocol"], list) else [o["protocol"]]
+    datasets = o["dataset"] if isinstance(o["dataset"], list) else [o["dataset"]]
+    features = o.get("features", "plain")
+    found = (verif.get((o["model"], d, o["alignment"], p, features, o.get("search", "grid")))
+             for d in datasets for p in protocols)
+    m = next((x for x in found if x is not None), None)
+    rank = next((ranks[k] for k in ((o["model"], d, o["alignment"], features) for d in datasets) if k in ranks), None)
+    return m, rank
+
+
 def _seed_tables(published: dict, verif: dict, ranks: dict, profile: str) -> list[dict]:
     tables = []
     for t in published["tables"]:
         rows = []
         for r in t["rows"]:
-            o = r["ours"]
-            # `protocol` may list several (e.g. view2, then the mini profile's devtest): the first one run is shown
-            # and so may `dataset` (calfw, else the LFW fallback of the cross-age study)
-            protocols = o["protocol"] if isinstance(o["protocol"], list) else [o["protocol"]]
-            datasets = o["dataset"] if isinstance(o["dataset"], list) else [o["dataset"]]
-            features = o.get("features", "plain")
-            found = (verif.get((o["model"], d, o["alignment"], p, features, o.get("search", "grid")))
-                     for d in datasets for p in protocols)
-            m = next((x for x in found if x is not None), None)
-            rank = next((ranks[k] for k in ((o["model"], d, o["alignment"], features) for d in datasets)
-                         if k in ranks), None)
+            m, rank = _find(r["ours"], verif, ranks)
             cells = []
             for metric in t["metrics"]:
                 pub = r["published"].get(metric)
                 source = rank if metric in RANK_METRICS else m
                 ours = None if source is None else source.get(metric)
                 diff = None if (pub is None or ours is None) else ours - pub
+                ci = (source or {}).get("accuracy_ci") if metric == "accuracy" else None
                 cells.append({"metric": metric, "published": pub, "ours": ours, "diff": diff,
-                              "tone": tone(metric, diff)})
-            rows.append({"method": r["method"], "cells": cells, "run": m is not None,
+                              "tone": tone(metric, diff), "ci": ci})
+            rows.append({"method": r["method"], "finding": r.get("finding"), "cells": cells, "run": m is not None,
                          "protocol": _protocol_label(m, profile) if m else "not run in this profile",
                          "file": m["_path"] if m else None})
         src = published["sources"][t["source"]]
         tables.append({"key": t["key"], "title": t["title"], "source": src["title"], "source_file": src["file"],
-                       "note": t.get("note", ""), "metrics": t["metrics"], "rows": rows})
+                       "note": t.get("note", ""), "metrics": t["metrics"], "rows": rows,
+                       "findings": any(r.get("finding") for r in t["rows"])})
     return tables
 
 
-def _roc_png(verif: dict) -> str | None:
+ALPHA = 0.05
+
+
+def _outcomes(m: dict) -> dict[tuple[str, str], bool]:
+    """Whether each pair (image path 1, image path 2) got the right call, from a metrics file's score file (pair
+    order) and ROC file (the per-pair outcome of its 10-fold protocol)."""
+    header, rows = read_tsv(m["scores_file"])
+    i1, i2 = header.index("path1"), header.index("path2")
+    correct = load_npz(m["roc_file"])["correct"]
+    if len(correct) != len(rows):
+        raise ValueError(f"{m['roc_file']}: {len(correct)} outcomes for the {len(rows)} pairs of {m['scores_file']}")
+    return {(r[i1], r[i2]): bool(c) for r, c in zip(rows, correct)}
+
+
+def _verdict(kind: str, test: dict, diff: dict, margin: float | None) -> tuple[str, str]:
+    """The verdict on a claim and its tone (better: our runs support it, worse: they contradict it)."""
+    lo, hi = diff["interval"]
+    if kind == "within":
+        if hi < margin:
+            return "supported: the whole 95% interval of the gain is below the margin", "better"
+        if lo >= margin:
+            return "contradicted: the gain is at least the margin", "worse"
+        return "inconclusive: the 95% interval of the gain straddles the margin", ""
+    p = test["p_value"]
+    if p < ALPHA and diff["difference"] > 0:
+        return f"supported (p = {p:.2g})", "better"
+    if p < ALPHA:
+        return f"contradicted: the other way round (p = {p:.2g})", "worse"
+    return f"not significant on these pairs (p = {p:.2g})", ""
+
+
+def _claims(published: dict, verif: dict, ranks: dict) -> tuple[list[dict], dict]:
+    """Each seed claim tested on our runs (paired, on the pairs both runs scored), and the files read."""
+    from facebench.evaluate.uncertainty import mcnemar, paired_difference
+
+    rows, read = [], {}
+    for c in published.get("claims", []):
+        (a, _), (b, _) = _find(c["a"], verif, ranks), _find(c["b"], verif, ranks)
+        row = {"key": c["key"], "claim": c["claim"], "source": published["sources"][c["source"]]["title"],
+               "kind": c["kind"], "margin": c.get("margin"), "a": a, "b": b,
+               "a_label": c["a"]["model"] + " + " + c["a"]["alignment"],
+               "b_label": c["b"]["model"] + " + " + c["b"]["alignment"], "verdict": None, "tone": ""}
+        rows.append(row)
+        if a is None or b is None:
+            row["verdict"] = "not run in this profile"
+            continue
+        ca, cb = a["provenance"]["config"], b["provenance"]["config"]
+        if (ca["dataset"], ca["protocol"]) != (cb["dataset"], cb["protocol"]):
+            row["verdict"] = "not comparable: the two runs used different pairs"
+            continue
+        oa, ob = _outcomes(a), _outcomes(b)
+        for m in (a, b):
+            read[m["scores_file"]] = sha256_file(m["scores_file"])
+            read[m["roc_file"]] = sha256_file(m["roc_file"])
+        shared = sorted(oa.keys() & ob.keys())  # a pair one run dropped for a failed face is not compared
+        va, vb = np.array([oa[k] for k in shared]), np.array([ob[k] for k in shared])
+        row["test"], row["diff"] = mcnemar(va, vb), paired_difference(va, vb)
+        row["acc_a"], row["acc_b"], row["pairs"] = float(va.mean()), float(vb.mean()), len(shared)
+        row["protocol"] = f"{ca['dataset']} / {ca['protocol']}"
+        row["verdict"], row["tone"] = _verdict(c["kind"], row["test"], row["diff"], c.get("margin"))
+    return rows, read
+
+
+def _roc_png(verif: dict, published: list[dict]) -> str | None:
+    """Our ROC curves (seed protocol), with the chosen published LFW curves dashed beside them."""
     curves = []
     for k, m in sorted(verif.items()):
         if k[4:] != SEED or "roc_file" not in m:
@@ -152,6 +225,7 @@ def _roc_png(verif: dict) -> str | None:
         curves.append(roc_curve(m, f"{model_label} + {align_label}"))
     if not curves:
         return None
+    curves += [{**c, "label": f"published: {c['label']}", "ls": "--", "lw": 1.1} for c in published]
     return figures.b64(figures.roc_figure(curves))
 
 
@@ -216,10 +290,11 @@ def _training(summaries: list[str], tsne: list[str]) -> dict | None:
 
 def build_report(metrics_paths: list[str], *, published: str, template: str, spec: dict, out: str,
                  manifest_out: str | None = None, studies: list[str] = (), training: list[str] = (),
-                 tsne: list[str] = (), analysis: list[str] = ()) -> None:
+                 tsne: list[str] = (), analysis: list[str] = (), published_roc: list[str] = ()) -> None:
     from facebench.report.analysis import analysis_sections
 
     verif, ranks = _collect(metrics_paths)
+    published_curves = [read_published_roc(p) for p in published_roc]
     pub = yaml.safe_load(Path(published).read_text(encoding="utf-8"))
     profile = spec.get("profile", "custom")
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(Path(template).parent)),
@@ -234,11 +309,15 @@ def build_report(metrics_paths: list[str], *, published: str, template: str, spe
         "git": git, "packages": provenance.package_versions(),
         "experiments": _experiment_rows(verif, ranks, profile),
         "seed_tables": _seed_tables(pub, verif, ranks, profile),
-        "roc_png": _roc_png(verif),
+        "alpha": ALPHA,
+        "roc_png": _roc_png(verif, published_curves),
+        "published_roc": [{"label": c["label"], "points": len(c["fpr"]), "skipped": c["skipped"]}
+                          for c in published_curves],
         "landmark_studies": _landmark_studies(list(studies)),
         "training": _training(list(training), list(tsne)),
         "fars": sorted({far for m in verif.values() for far in m["tar_at_far"]}, key=float),
     }
+    context["claims"], claim_inputs = _claims(pub, verif, ranks)
     context["analysis"], analysis_inputs = analysis_sections(list(analysis), list(tsne), spec.get("labels", {}))
     context["studies"] = study_sections(spec.get("studies", {}), verif, ranks,
                                         (context["training"] or {}).get("runs", []), search=SEED[1])
@@ -249,6 +328,8 @@ def build_report(metrics_paths: list[str], *, published: str, template: str, spe
         for p in metrics_paths:
             inputs["metrics"][str(p)] = sha256_file(p)
         inputs["published"][str(published)] = sha256_file(published)
+        for p in published_roc:
+            inputs["published_roc"][str(p)] = sha256_file(p)
         for r in (context["training"] or {}).get("runs", []):
             inputs["training"][r["_path"]] = sha256_file(r["_path"])
             inputs["training"][r["_log"]] = r["_log_sha256"]
@@ -259,5 +340,7 @@ def build_report(metrics_paths: list[str], *, published: str, template: str, spe
             inputs["figures"][st["figure"]] = st["figure_sha256"]
         if analysis_inputs:
             inputs["analysis"] = analysis_inputs
+        if claim_inputs:
+            inputs["claims"] = claim_inputs
         write_json(manifest_out, {"report": str(out), "generated": context["generated"], "profile": profile,
                                   "git": git, "packages": context["packages"], "inputs": dict(inputs)})

@@ -26,7 +26,7 @@ def b64(data: bytes) -> str:
 
 def roc_figure(curves: list[dict]) -> bytes:
     """ROC curves (TPR against FPR on a log axis). Each curve: label, fpr, tpr, and optional style hints."""
-    fig, ax = plt.subplots(figsize=(6.4, 4.6))
+    fig, ax = plt.subplots(figsize=(9.6, 4.6))  # room on the right for the legend, which must not hide curves
     for c in curves:
         fpr = np.asarray(c["fpr"])
         tpr = np.asarray(c["tpr"])
@@ -39,7 +39,8 @@ def roc_figure(curves: list[dict]) -> bytes:
     ax.set_xlabel("false accept rate (FPR)")
     ax.set_ylabel("true accept rate (TPR)")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=7, frameon=False)
+    fig.tight_layout()
     return png(fig)
 
 

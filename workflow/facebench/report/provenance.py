@@ -5,12 +5,17 @@ import platform
 import subprocess
 import sys
 from importlib import metadata
+from pathlib import Path
 
 PACKAGES = ("torch", "numpy", "scipy", "scikit-learn", "scikit-image", "opencv-python-headless", "pillow",
             "pyarrow", "matplotlib", "jinja2", "snakemake", "pycpd", "pandas")
 
 
-def git_version(cwd: str = ".") -> dict:
+CODE = Path(__file__).resolve().parents[3]  # the checkout this facebench runs from (workflow/facebench/report/..)
+
+
+def git_version(cwd: str | Path = CODE) -> dict:
+    """The commit of the code that runs (not of the working directory, which need not be a checkout)."""
     def run(*args):
         try:
             return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=10,
