@@ -69,6 +69,7 @@ def main() -> None:
     if not SHARED.is_dir():
         sys.exit(f"needs the real data in {SHARED}")
     cores = os.cpu_count()
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         local_s, local_log = run(Path(tmp) / "local", "--cores", str(cores))
         slurm_s, slurm_log = run(Path(tmp) / "slurm", "--profile", str(ROOT / "profiles" / "slurm"),
@@ -91,6 +92,8 @@ def main() -> None:
         "slurm_job_runtime_sum_s": sum(j["ran_s"] for j in jobs),
         "overhead_s": round(slurm_s - local_s, 1),
         "overhead_per_submitted_job_s": round((slurm_s - local_s) / len(jobs), 2),
+        # other work on the machine inflates both runs: the 1-minute load average before and after
+        "load_average_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],
     }
     write("slurm_overhead", result)
 
