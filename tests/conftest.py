@@ -39,3 +39,12 @@ def smoke_run(tmp_path_factory):
     from smoke import run_smoke
 
     return run_smoke(tmp_path_factory.mktemp("smoke"))
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The table of faults injected and survived (tests/faults.py), when a fault test of tests/test_faults.py ran."""
+    from faults import RECORDS, table
+
+    if RECORDS:
+        terminalreporter.write_sep("=", "faults injected and survived")
+        terminalreporter.write_line(table())

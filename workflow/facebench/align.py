@@ -6,6 +6,8 @@ embedding never decode a JPEG again.
 """
 from __future__ import annotations
 
+import errno
+import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -142,6 +144,7 @@ def build_store(images_root: str | Path, images: list[str], out_dir: str | Path,
     with atomic_path(out_dir / "faces.npy", suffix=".npy") as tmp:
         faces = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(images), h, w, 3))
         del faces  # created here (zeros), filled by _align_all
+        reserve(tmp)
         status, notes = _align_all(one, images, tmp, threads)
         failed = [n for n, s in zip(notes, status) if s == "failed"]
         if failed and on_error == "fail":
@@ -174,6 +177,7 @@ def degrade_store(source_dir: str | Path, out_dir: str | Path, size: int, chunk:
     gen = torch.Generator().manual_seed(0)  # p = 1 draws nothing that matters; the generator is the API's
     with atomic_path(out_dir / "faces.npy", suffix=".npy") as tmp:
         out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=faces.shape)
+        reserve(tmp)
         for lo in range(0, len(faces), chunk):
             x = torch.from_numpy(np.array(faces[lo:lo + chunk])).float()  # a copy: the memory map is read-only
             out[lo:lo + chunk] = degrade(x, size, 1.0, gen).round().clamp(0, 255).to(torch.uint8).numpy()
@@ -185,6 +189,21 @@ def degrade_store(source_dir: str | Path, out_dir: str | Path, size: int, chunk:
                                                                "source_method": src_summary["method"]}}
     write_json(out_dir / "summary.json", summary)
     return summary
+
+
+def reserve(path: Path) -> None:
+    """Allocate the disk blocks of a (sparse) file that a memory map is about to fill. Why: on a full disk a store
+    written through a memory map otherwise dies of SIGBUS at the first page that finds no block, with no message and
+    its temporary file left behind; reserved up front, the shortage is an OSError here, which ``atomic_path`` turns
+    into a DiskFullError naming the store."""
+    if not hasattr(os, "posix_fallocate"):  # macOS: the map stays sparse
+        return
+    with open(path, "rb+") as fh:
+        try:
+            os.posix_fallocate(fh.fileno(), 0, os.fstat(fh.fileno()).st_size)
+        except OSError as err:
+            if err.errno not in (errno.EINVAL, errno.EOPNOTSUPP):  # a filesystem that cannot reserve: stays sparse
+                raise
 
 
 CHUNK = 64  # images per task of the thread pool: a task's overhead is then small beside its work (~40 ms)

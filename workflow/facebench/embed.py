@@ -37,6 +37,7 @@ from facebench.models.inputs import to_model_input
 from facebench.runtime import cpu_streams, one_thread_per_stream
 
 EMBEDDINGS_VERSION = 1
+RUN_ONLY = ("streams", "seconds", "images_per_second_with_flip")  # meta of the run, not of the embeddings
 
 
 def preprocess(batch: np.ndarray, input_spec: dict) -> torch.Tensor:
@@ -155,6 +156,9 @@ def embed_store(model_path: str | Path, store_dir: str | Path, out: str | Path, 
             "batch_size": batch_size, "device": str(device), "graph": kind, "precision": "fp32",
             "streams": n_streams, "seconds": round(seconds, 3),
             "images_per_second_with_flip": round(n / seconds, 2) if seconds > 0 else None}
+    # the file keeps what describes its contents; the run's timing and stream count go to the caller (and the log)
+    # only, so that embedding the same faces twice writes the same bytes, which the metrics' provenance records
+    stored = {k: v for k, v in meta.items() if k not in RUN_ONLY}
     save_npz(out, paths=np.array(index.paths)[rows], status=np.array(index.status)[rows],
-             features=feats, features_flip=feats_flip, meta=np.array(json.dumps(meta)))
+             features=feats, features_flip=feats_flip, meta=np.array(json.dumps(stored)))
     return meta

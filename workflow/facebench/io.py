@@ -6,6 +6,7 @@ job never leaves a file that looks finished.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -14,24 +15,53 @@ from pathlib import Path
 
 import numpy as np
 
+# a full disk, a full quota, or a write past the process's file size limit (RLIMIT_FSIZE)
+_NO_SPACE = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
+
+
+class DiskFullError(RuntimeError):
+    """A write ran out of space; the file it was to replace is left as it was. The command line prints the message
+    alone (no traceback) and exits with ``exit_code``."""
+
+    exit_code = 74  # EX_IOERR of sysexits.h
+
+
+def _no_space(err: BaseException, path: Path) -> DiskFullError | None:
+    if not (isinstance(err, OSError) and err.errno in _NO_SPACE):
+        return None
+    return DiskFullError(f"cannot write {path}: {err.strerror} ({errno.errorcode[err.errno]}); {path} was left as it "
+                         "was. Free some space (or raise the file size limit) and rerun.")
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
-    """Yield a temporary path in the target's directory; rename it onto ``path`` only if the block succeeds."""
+    """Yield a temporary path in the target's directory; rename it onto ``path`` only if the block succeeds.
+
+    A write that fails for want of space (in the block, the fsync or the rename) raises DiskFullError naming ``path``.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     import tempfile  # imported here: it pulls in `random`, a measurable share of eval-pairs start-up
 
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part" + suffix, dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part" + suffix, dir=path.parent)
+    except OSError as err:
+        raise (_no_space(err, path) or err) from err
     os.close(fd)
     tmp = Path(tmp)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it 0600: give the output the mode a plain open() would
     try:
         yield tmp
         with open(tmp, "rb+") as fh:  # flush data to disk before the rename makes it visible
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         tmp.unlink(missing_ok=True)
+        full = _no_space(err, path)
+        if full is not None:
+            raise full from err
         raise
 
 

@@ -9,6 +9,8 @@ fine-tuning run can start its classifier from them; imported weights and files w
 """
 from __future__ import annotations
 
+import io
+import re
 from pathlib import Path
 
 import torch
@@ -36,8 +38,17 @@ def save_model(path, model: torch.nn.Module, *, backbone: str, backbone_args: di
                "input": dict(input_spec), "meta": dict(meta or {}), "state_dict": _cpu_state(model)}
     if head is not None:
         payload["head"] = {**{k: v for k, v in head.items() if k != "module"}, "state_dict": _cpu_state(head["module"])}
+    save_payload(path, payload)
+
+
+def save_payload(path, payload: dict) -> None:
+    """``torch.save`` of ``payload`` onto ``path``, atomically. Serialised in memory first, then written with a plain
+    write: torch's own file writer reports a full disk as an opaque 'unexpected pos' RuntimeError, a plain write as
+    the OSError that ``atomic_path`` turns into a DiskFullError naming the file."""
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
     with atomic_path(path, suffix=".pt") as tmp:
-        torch.save(payload, tmp)
+        tmp.write_bytes(buffer.getbuffer())
 
 
 def load_weights_only(path) -> dict:
@@ -46,7 +57,17 @@ def load_weights_only(path) -> dict:
         return torch.load(Path(path), map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises UnpicklingError, RuntimeError, EOFError... all mean "not usable"
         raise CheckpointError(f"{path}: refused by weights-only loading or unreadable ({type(err).__name__}: "
-                              f"{str(err).splitlines()[0] if str(err) else ''})") from err
+                              f"{_reason(err)})") from err
+
+
+def _reason(err: Exception) -> str:
+    """torch's reason in one line, without terminal escapes: for a refused file, what it holds that is not plain data
+    ('Unsupported global: GLOBAL exec ...', without torch's advice on how to allow it), else the first line."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(err))
+    for line in text.splitlines():
+        if "WeightsUnpickler error:" in line:
+            return line.split("WeightsUnpickler error:", 1)[1].split(". Please use", 1)[0].strip()
+    return text.splitlines()[0] if text else ""
 
 
 def load_model(path) -> tuple[torch.nn.Module, dict]:

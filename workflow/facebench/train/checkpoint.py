@@ -10,10 +10,7 @@ import hashlib
 import json
 from pathlib import Path
 
-import torch
-
-from facebench.io import atomic_path
-from facebench.models.checkpoint import CheckpointError, load_weights_only
+from facebench.models.checkpoint import CheckpointError, load_weights_only, save_payload
 
 FORMAT = "facebench-train-state"
 VERSION = 1
@@ -28,8 +25,7 @@ def save_state(path, *, digest: str, step: int, model, head, optimizer, scaler=N
     payload = {"format": FORMAT, "version": VERSION, "spec_digest": digest, "step": int(step),
                "model": model.state_dict(), "head": head.state_dict(), "optimizer": optimizer.state_dict(),
                "scaler": scaler.state_dict() if scaler is not None else {}}
-    with atomic_path(path, suffix=".pt") as tmp:
-        torch.save(payload, tmp)
+    save_payload(path, payload)
 
 
 def load_state(path, digest: str) -> dict | None:
