@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import needs_shared
+from conftest import SHARED, needs_shared
 from smoke import absolute_config, snakemake
 
 pytestmark = [pytest.mark.integration, needs_shared]
@@ -105,4 +105,16 @@ def test_bad_config_is_rejected_before_any_job(tmp_path):
     result = snakemake(tmp_path, cfg, "-n")
     assert result.returncode != 0
     assert "config key embed.batch_size: 'sixteen' is not of type 'integer'" in result.stdout + result.stderr
+    assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.parametrize("published_roc, message", [
+    ({"methods": ["dlib_LFW_roc_curve.txt"]}, "config key report.published_roc.path: needed"),
+    ({"path": str(SHARED / "lfw" / "published-roc"), "methods": ["dlib_LFW_roc_curve.txt", "no-such-method.txt"]},
+     "config key report.published_roc.methods[1]: no such file"),
+])
+def test_a_bad_published_roc_is_rejected_before_any_job(tmp_path, published_roc, message):
+    cfg = absolute_config(tmp_path, edit=lambda c: c["report"].update(published_roc=published_roc))
+    result = snakemake(tmp_path, cfg, "-n")
+    assert result.returncode != 0 and message in result.stdout + result.stderr
     assert not (tmp_path / "results").exists()

@@ -191,7 +191,7 @@ def _claims(published: dict, verif: dict, ranks: dict) -> tuple[list[dict], dict
     for c in published.get("claims", []):
         (a, _), (b, _) = _find(c["a"], verif, ranks), _find(c["b"], verif, ranks)
         row = {"key": c["key"], "claim": c["claim"], "source": published["sources"][c["source"]]["title"],
-               "kind": c["kind"], "margin": c.get("margin"), "a": a, "b": b,
+               "kind": c["kind"], "margin": c.get("margin"),
                "a_label": c["a"]["model"] + " + " + c["a"]["alignment"],
                "b_label": c["b"]["model"] + " + " + c["b"]["alignment"], "verdict": None, "tone": ""}
         rows.append(row)

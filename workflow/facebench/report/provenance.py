@@ -1,6 +1,7 @@
 """What a run was made of: the code version, the package versions, and the checksums of the report's inputs."""
 from __future__ import annotations
 
+import functools
 import platform
 import subprocess
 import sys
@@ -16,6 +17,11 @@ CODE = Path(__file__).resolve().parents[3]  # the checkout this facebench runs f
 
 def git_version(cwd: str | Path = CODE) -> dict:
     """The commit of the code that runs (not of the working directory, which need not be a checkout)."""
+    return dict(_git_version(str(cwd)))
+
+
+@functools.cache  # one pair of git calls per process: `verify` stamps every metrics file it writes
+def _git_version(cwd: str) -> dict:
     def run(*args):
         try:
             return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=10,
@@ -29,6 +35,11 @@ def git_version(cwd: str | Path = CODE) -> dict:
 
 
 def package_versions() -> dict:
+    return dict(_package_versions())
+
+
+@functools.cache
+def _package_versions() -> dict:
     out = {"python": sys.version.split()[0], "platform": platform.platform()}
     for name in PACKAGES:
         try:
