@@ -5,7 +5,7 @@ import copy
 
 import pytest
 import yaml
-from facebench.config import ConfigError, validate_config
+from facebench.config import ConfigError, check_paths, validate_config
 
 SCHEMA = "workflow/schemas/config.schema.yaml"
 
@@ -131,3 +131,28 @@ def test_bad_fine_tuning_names_the_key(smoke, edit, match):
     edit(cfg)
     with pytest.raises(ConfigError, match=match):
         validate_config(cfg, SCHEMA)
+
+
+def test_every_missing_local_path_is_named_with_its_key(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "images").mkdir()
+    (tmp_path / "pairs.txt").write_text("10 300\n")
+    config = {
+        "datasets": {"lfw": {"images": {"path": "images"}, "files": {"pairs": {"path": "pairs.txt"},
+                                                                      "people": {"path": "people.txt"}}}},
+        "models": {"m": {"weights": {"path": str(tmp_path / "no-such-weights.pth")}}},
+        "evaluate": [{"model": "m", "dataset": "lfw", "alignments": ["center"]}],
+    }
+    (tmp_path / "people.txt").write_text("")
+    (tmp_path / "no-such-weights.pth").write_text("")
+    check_paths(config)  # every path is there
+    for made in ("people.txt", "no-such-weights.pth"):
+        (tmp_path / made).unlink()
+    config["datasets"]["lfw"]["images"]["path"] = "gone"
+    with pytest.raises(ConfigError) as err:
+        check_paths(config)
+    problems = str(err.value).splitlines()[1:]
+    assert [p.split(":")[0].strip() for p in problems] == [
+        "config key datasets.lfw.images.path", "config key datasets.lfw.files.people.path",
+        "config key models.m.weights.path"]
+    assert f"relative paths are read from {tmp_path}" in problems[0]

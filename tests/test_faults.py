@@ -290,13 +290,6 @@ BAD_CONFIGS = [
         no_such_folder,
         "datasets.lfw.images.path",
         id="dataset-path-not-there",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason=(
-                "a dataset folder that does not exist is found by the fetch_dataset job, not before the first "
-                "job: the config checks (facebench.config) do not look at the file system"
-            ),
-        ),
     ),
 ]
 
@@ -467,6 +460,26 @@ def test_a_download_killed_mid_transfer_resumes_and_is_verified(tmp_path, serve)
         assert srv.ranges[-1] == f"bytes={have}-"  # resumed from the partial file, not fetched again
 
 
+def test_a_full_disk_mid_download_is_a_clear_error_and_the_rerun_resumes(tmp_path, serve):
+    payload = os.urandom(1 << 20)
+    srv = serve(payload)
+    dest = tmp_path / "weights" / "net.pt"
+    part = dest.with_name(dest.name + ".part")
+    spec = json.dumps({"url": srv.url, "sha256": hashlib.sha256(payload).hexdigest()})
+    args = ["fetch-file", "--spec", spec, "--key", "models.x.weights", "--out", str(dest)]
+    with fault("disk full: download (file size limit)") as f:
+        result = facebench(*args, cwd=tmp_path, max_file_bytes=300_000)
+        f.injected()
+        stderr = clear_error(result, "fetch-file")
+        assert result.returncode == NO_SPACE_EXIT, stderr[-3000:]
+        assert f"models.x.weights: cannot write {part}: " in stderr, stderr[-3000:]
+        assert f"the 300000 bytes downloaded so far are kept in {part}, and a rerun resumes there" in stderr
+        assert not dest.exists() and part.read_bytes() == payload[:300_000]
+        result = facebench(*args, cwd=tmp_path)  # space again
+        assert result.returncode == 0, result.stderr[-4000:]
+        assert dest.read_bytes() == payload and not part.exists() and srv.ranges[-1] == "bytes=300000-"
+
+
 # ---------------------------------------------------------------- checkpoints carrying code
 class CodeOnLoad:
     """Pickles as a call of exec: loading it with full unpickling runs ``code``."""
@@ -564,10 +577,10 @@ def test_a_checkpoint_carrying_code_is_refused_by_every_command_that_loads_one(
         f.injected()
         stderr = clear_error(result, argv[0])
         assert result.returncode == 2
-        # facebench.models.checkpoint words the refusal; the MTCNN loader passes torch's own words on
-        assert WEIGHTS_ONLY_REFUSAL in stderr or "Weights only load failed" in stderr, stderr[-3000:]
+        assert WEIGHTS_ONLY_REFUSAL in stderr, stderr[-3000:]  # one loader (facebench.models.checkpoint) for all
         assert f"{named}: " in stderr, stderr[-3000:]  # names the file
         assert not marker.exists() and not out.exists()
+        assert not list(tmp_path.rglob("*.source.pth"))  # import-weights removes the source it refused
 
 
 # ---------------------------------------------------------------- disk full

@@ -76,6 +76,7 @@ class PageVisit:
     requests: list[str] = field(default_factory=list)
     images: list[dict] = field(default_factory=list)
     tables: list[dict] = field(default_factory=list)
+    widths: tuple[int, int] = (0, 0)  # (the page's scroll width, the window's width)
     screenshot: Path | None = None
     seconds: dict[str, float] = field(default_factory=dict)
 
@@ -116,6 +117,7 @@ def visit(html: Path, screenshot: Path) -> PageVisit:
             lap("load")
             seen.images = page.evaluate(IMAGES_JS)
             seen.tables = page.evaluate(TABLES_JS)
+            seen.widths = tuple(page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]"))
             lap("inspect")
             page.screenshot(path=str(screenshot), full_page=True)
             seen.screenshot = screenshot
@@ -138,6 +140,8 @@ def problems(seen: PageVisit) -> list[str]:
         if not (i["complete"] and i["width"] > 0)
     ]
     out += [f"table without rows: {t['name']}" for t in seen.tables if t["rows"] < 1]
+    if seen.widths[0] > seen.widths[1]:
+        out.append(f"page wider than the window: {seen.widths[0]} px in {seen.widths[1]} px (scrolls sideways)")
     return out
 
 
@@ -190,6 +194,7 @@ def test_the_checks_catch_each_problem_of_a_broken_page(tmp_path):
             '<img alt="remote" src="http://example.invalid/x.png">'
             '<table id="empty"><thead><tr><th>x</th></tr></thead><tbody></tbody></table>'
             "<table><caption>header only</caption><tr><th>x</th></tr></table>"
+            '<div style="width: 5000px">wide</div>'
             "<script>console.error('boom'); undefined_function();</script></body>",
         )
     )
@@ -201,6 +206,7 @@ def test_the_checks_catch_each_problem_of_a_broken_page(tmp_path):
         "image not rendered: 'remote'",
         "table without rows: #empty",
         "table without rows: header only",
+        "page wider than the window: ",
     ]:
         assert expected in found, f"{expected!r} not among the problems found:\n{found}"
     assert "one red pixel" not in found and "#scores" not in found

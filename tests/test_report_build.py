@@ -133,3 +133,10 @@ def test_runs_on_different_pairs_are_not_compared(tmp_path):
              ("b", "lfw", "p", "view2", "plain", "grid"): _run(tmp_path, "b", [1, 0], paths, protocol="other")}
     (row,), _ = _claims(CLAIM, verif, {})
     assert row["verdict"].startswith("not comparable")
+
+
+def test_a_tiny_p_value_is_printed_in_scientific_notation_not_as_zero():
+    from facebench.report.build import _p_value
+
+    assert _p_value(3.14e-07) == "3.1e-07" and _p_value(0.0421) == "0.042" and _p_value(1.0) == "1"
+    assert _p_value(None) == "—"

@@ -19,6 +19,8 @@ def run(*cmd):
 
 @pytest.mark.parametrize("profile", ["config/smoke.yaml", "config/studies-mini.yaml"])
 def test_snakemake_lint_is_clean(profile):
+    if not (ROOT.parent / "shared" / "data").is_dir():
+        pytest.skip("../shared/data is not beside the checkout: the profiles' local paths are checked at parse time")
     result = run("snakemake", "--lint", "--configfile", profile)
     assert result.returncode == 0, result.stdout + result.stderr
 

@@ -194,14 +194,16 @@ def cmd_import_weights(a):
 
     spec = a.spec
     raw = Path(a.out).with_suffix(".source.pth")
-    fetch(spec["weights"], raw, key=f"models.{a.name}.weights")
     bargs = backbone_args(spec, f"models.{a.name}")
     model = build(spec["backbone"], **bargs)
-    report = import_checkpoint(raw, model, spec["weights"].get("key_prefix", ""), spec["weights"].get("rename"))
+    try:  # the fetched source is removed whether its import succeeds or is refused
+        fetch(spec["weights"], raw, key=f"models.{a.name}.weights")
+        report = import_checkpoint(raw, model, spec["weights"].get("key_prefix", ""), spec["weights"].get("rename"))
+    finally:
+        raw.unlink(missing_ok=True)
     save_model(a.out, model, backbone=spec["backbone"], backbone_args=bargs,
                input_spec=spec["input"], meta={"origin": spec["weights"].get("url") or spec["weights"].get("path"),
                                                "source_sha256": spec["weights"].get("sha256"), **report})
-    raw.unlink()
     print(f"{a.name}: {report['tensors']} tensors, {report['parameters']} parameters imported")
 
 

@@ -215,6 +215,27 @@ def _validate_problems(v: dict | None, where: str, config: dict) -> list[str]:
     return out
 
 
+def check_paths(config: dict) -> None:
+    """Every local file or folder the config names (a ``path`` key) exists, relative to the working directory, so
+    that a missing dataset folder stops the run before its first job; raises ConfigError naming each missing one."""
+    problems = []
+
+    def walk(node, where):
+        if isinstance(node, dict):
+            if isinstance(node.get("path"), str) and not Path(node["path"]).exists():
+                problems.append(f"config key {_key(where + ['path'])}: {node['path']} does not exist "
+                                f"(relative paths are read from {Path.cwd()})")
+            for key, value in node.items():
+                walk(value, where + [key])
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                walk(value, where + [i])
+
+    walk(config, [])
+    if problems:
+        raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
+
+
 def validate_config(config: dict, schema_path: str | Path, references: bool = True) -> dict:
     """Validate ``config`` in place (filling defaults); raises ConfigError naming every bad key. ``references=False``
     skips the cross-references, which import the model and loss registries (torch)."""

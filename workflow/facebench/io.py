@@ -26,8 +26,13 @@ class DiskFullError(RuntimeError):
     exit_code = 74  # EX_IOERR of sysexits.h
 
 
+def out_of_space(err: BaseException) -> bool:
+    """Whether ``err`` is a write refused for want of space (a full disk, a quota or the file size limit)."""
+    return isinstance(err, OSError) and err.errno in _NO_SPACE
+
+
 def _no_space(err: BaseException, path: Path) -> DiskFullError | None:
-    if not (isinstance(err, OSError) and err.errno in _NO_SPACE):
+    if not out_of_space(err):
         return None
     return DiskFullError(f"cannot write {path}: {err.strerror} ({errno.errorcode[err.errno]}); {path} was left as it "
                          "was. Free some space (or raise the file size limit) and rerun.")

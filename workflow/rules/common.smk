@@ -5,12 +5,14 @@ import re
 import shlex
 from pathlib import Path
 
-from facebench.config import validate_config
+from facebench.config import check_paths, validate_config
 
 ROOT = Path(workflow.basedir)
 # The Snakemake a cluster job starts (two per job) fills in the defaults but leaves the cross-references to the main
 # process, which has checked them: they import torch, over a second of every job's start-up.
 validate_config(config, ROOT / "workflow/schemas/config.schema.yaml", references=workflow.is_main_process)
+if workflow.is_main_process:  # a job runs where its inputs were checked, maybe on a node that lacks the others
+    check_paths(config)
 
 # The jobs run `python -m facebench` with workflow/ on PYTHONPATH, set here so that it holds the same in the user's
 # environment, in per-rule conda environments and in cluster jobs (which parse this file again).

@@ -6,6 +6,7 @@ file whose checksum does not match is removed before the error is raised, so it 
 """
 from __future__ import annotations
 
+import errno
 import http.client
 import os
 import shutil
@@ -15,7 +16,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from facebench.io import sha256_file
+from facebench.io import DiskFullError, out_of_space, sha256_file
 
 
 class ChecksumError(ValueError):
@@ -79,8 +80,28 @@ def fetch(source: dict, dest: str | os.PathLike, *, key: str, timeout: float = 6
         os.replace(part, dest)
         archive.unlink()
         return dest
-    expected = source.get("sha256")
     part = dest.with_name(dest.name + ".part")
+    try:
+        origin = _copy_or_download(source, part, key=key, timeout=timeout, retries=retries)
+    except OSError as err:
+        if not out_of_space(err):
+            raise
+        if urllib.parse.urlparse(source.get("url", "")).scheme in ("http", "https"):  # resumes from its .part
+            got = part.stat().st_size if part.exists() else 0
+            kept = f"the {got} bytes downloaded so far are kept in {part}, and a rerun resumes there"
+        else:
+            part.unlink(missing_ok=True)
+            kept = "the partial copy was removed"
+        raise DiskFullError(f"{key}: cannot write {part}: {err.strerror} ({errno.errorcode[err.errno]}); {kept}. "
+                            f"{dest} was left as it was. Free some space (or raise the file size limit) and rerun.") \
+            from err
+    verify(part, source.get("sha256"), key=key, origin=origin, remove_on_mismatch=True)
+    os.replace(part, dest)
+    return dest
+
+
+def _copy_or_download(source: dict, part: Path, *, key: str, timeout: float, retries: int) -> str:
+    """Write the source's bytes onto ``part``; returns where they came from."""
     if "url" in source:
         url = source["url"]
         scheme = urllib.parse.urlparse(url).scheme
@@ -90,18 +111,14 @@ def fetch(source: dict, dest: str | os.PathLike, *, key: str, timeout: float = 6
             _http_download(url, part, timeout, retries)
         else:
             raise ValueError(f"{key}.url: unsupported scheme {scheme!r} in {url!r} (use https://, file:// or path:)")
-        origin = url
-    elif "path" in source:
+        return url
+    if "path" in source:
         src = Path(source["path"])
         if not src.is_file():
             raise FileNotFoundError(f"{key}.path: {src} is not a file")
         shutil.copyfile(src, part)
-        origin = str(src)
-    else:
-        raise ValueError(f"{key}: a source needs 'url' or 'path'")
-    verify(part, expected, key=key, origin=origin, remove_on_mismatch=True)
-    os.replace(part, dest)
-    return dest
+        return str(src)
+    raise ValueError(f"{key}: a source needs 'url' or 'path'")
 
 
 def verify(path: Path, expected: str | None, *, key: str, origin: str, remove_on_mismatch: bool = False,

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from facebench.models.checkpoint import CheckpointError
+from facebench.models.checkpoint import CheckpointError, load_weights_only
 
 
 class MaxPool(nn.MaxPool2d):
@@ -97,10 +97,7 @@ NETS = {"pnet": PNet, "rnet": RNet, "onet": ONet}
 def load_net(name: str, path: str | Path) -> nn.Module:
     """Build net ``name`` and load its state dict from ``path`` (weights only; every key and shape must match)."""
     net = NETS[name]()
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - torch raises many types for a bad file; all mean the same here
-        raise CheckpointError(f"{path}: cannot load MTCNN {name} weights ({err})") from err
+    state = load_weights_only(path)
     if not isinstance(state, dict):
         raise CheckpointError(f"{path}: expected a state dict for MTCNN {name}, found {type(state).__name__}")
     own = net.state_dict()

@@ -237,6 +237,11 @@ def _fmt(value, digits=4):
     return f"{value:.{digits}f}"
 
 
+def _p_value(value):
+    """A p-value to two significant figures: a tiny one as 3.1e-07, never as 0.000."""
+    return "—" if value is None else f"{value:.2g}"
+
+
 def _signed(value, digits=4):
     return "—" if value is None else f"{value:+.{digits}f}"
 
@@ -302,6 +307,7 @@ def build_report(metrics_paths: list[str], *, published: str, template: str, spe
                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
     env.filters["f"] = _fmt
     env.filters["signed"] = _signed
+    env.filters["p_value"] = _p_value
     git = provenance.git_version()
     context = {
         "title": spec.get("title", "facebench report"), "profile": profile,

@@ -27,12 +27,13 @@ def b64(data: bytes) -> str:
 def roc_figure(curves: list[dict]) -> bytes:
     """ROC curves (TPR against FPR on a log axis). Each curve: label, fpr, tpr, and optional style hints."""
     fig, ax = plt.subplots(figsize=(9.6, 4.6))  # room on the right for the legend, which must not hide curves
-    for c in curves:
+    colours = plt.get_cmap("tab10" if len(curves) <= 10 else "tab20")  # no two curves share a colour up to 20
+    for i, c in enumerate(curves):
         fpr = np.asarray(c["fpr"])
         tpr = np.asarray(c["tpr"])
         keep = fpr > 0
         ax.step(fpr[keep], tpr[keep], where="post", label=c["label"], lw=c.get("lw", 1.6), ls=c.get("ls", "-"),
-                alpha=c.get("alpha", 1.0))
+                alpha=c.get("alpha", 1.0), color=colours(i % colours.N))
     ax.set_xscale("log")
     ax.set_xlim(1e-4, 1.0)
     ax.set_ylim(0.0, 1.005)
