@@ -31,11 +31,15 @@ def out_of_space(err: BaseException) -> bool:
     return isinstance(err, OSError) and err.errno in _NO_SPACE
 
 
+def disk_full(err: OSError, target: Path, *, written: Path | None = None, note: str = "") -> DiskFullError:
+    """The one wording of a full disk: the file whose write failed (``written``, default ``target``), why, ``note``
+    (what became of the partial write) and that ``target`` was left as it was."""
+    return DiskFullError(f"cannot write {written or target}: {err.strerror} ({errno.errorcode[err.errno]}); {note}"
+                         f"{target} was left as it was. Free some space (or raise the file size limit) and rerun.")
+
+
 def _no_space(err: BaseException, path: Path) -> DiskFullError | None:
-    if not out_of_space(err):
-        return None
-    return DiskFullError(f"cannot write {path}: {err.strerror} ({errno.errorcode[err.errno]}); {path} was left as it "
-                         "was. Free some space (or raise the file size limit) and rerun.")
+    return disk_full(err, path) if out_of_space(err) else None
 
 
 @contextlib.contextmanager

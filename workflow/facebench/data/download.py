@@ -6,7 +6,6 @@ file whose checksum does not match is removed before the error is raised, so it 
 """
 from __future__ import annotations
 
-import errno
 import http.client
 import os
 import shutil
@@ -16,7 +15,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from facebench.io import DiskFullError, out_of_space, sha256_file
+from facebench.io import DiskFullError, disk_full, out_of_space, sha256_file
 
 
 class ChecksumError(ValueError):
@@ -92,9 +91,7 @@ def fetch(source: dict, dest: str | os.PathLike, *, key: str, timeout: float = 6
         else:
             part.unlink(missing_ok=True)
             kept = "the partial copy was removed"
-        raise DiskFullError(f"{key}: cannot write {part}: {err.strerror} ({errno.errorcode[err.errno]}); {kept}. "
-                            f"{dest} was left as it was. Free some space (or raise the file size limit) and rerun.") \
-            from err
+        raise DiskFullError(f"{key}: {disk_full(err, dest, written=part, note=kept + '; ')}") from err
     verify(part, source.get("sha256"), key=key, origin=origin, remove_on_mismatch=True)
     os.replace(part, dest)
     return dest
