@@ -38,6 +38,7 @@ from facebench.models.checkpoint import save_model
 from facebench.models.convert import import_checkpoint
 
 LFW = SHARED / "lfw"
+LANDMARKS = LFW / "lfw_landmark_250px.txt"
 WEIGHTS = SHARED / "weights" / "pretrained" / "mobilefacenet_arcface_casia_112x112.pth"
 SPEC = {"template": "arcface112", "channels": "rgb", "mean": [0.5] * 3, "std": [0.5] * 3}
 HZ = os.sysconf("SC_CLK_TCK")
@@ -118,7 +119,7 @@ def main():
     runtime.set_threads(args.threads)
     pairs = read_pairs(LFW / "pairs.txt")
     names = sorted({x for p in pairs for x in (p.path1, p.path2)})
-    table, _ = landmarks.from_provided(LFW / "lfw_landmark_250px.txt", (250, 250), LFW / "images", names)
+    table, _ = landmarks.from_provided(landmarks.read(LANDMARKS), (250, 250), LFW / "images", names)
     tpl = align.template("arcface112")
     model = build("mobilefacenet").eval()
     import_checkpoint(WEIGHTS, model, key_prefix="arcface.")

@@ -33,6 +33,7 @@ from facebench.images import load_rgb
 from facebench.landmarks import OK, Landmarks
 
 LFW = SHARED / "lfw"
+LANDMARKS = LFW / "lfw_landmark_250px.txt"
 WEIGHTS = SHARED / "weights" / "mtcnn"
 REFERENCE = "facenet-pytorch==2.6.0"
 
@@ -122,7 +123,7 @@ def main():
     t_ours = time.perf_counter() - t0
     steal_ours = steal_share(before, cpu_ticks())
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    provided, _ = landmarks.from_provided(LFW / "lfw_landmark_250px.txt", (250, 250), LFW / "images", names)
+    provided, _ = landmarks.from_provided(landmarks.read(LANDMARKS), (250, 250), LFW / "images", names)
     result = {
         "images": len(names), "threads": args.threads, "batch_size": args.batch_size, "select": args.select,
         "ours": {"seconds": round(t_ours, 2), "images_per_second": round(len(names) / t_ours, 2),

@@ -16,12 +16,13 @@ from pathlib import Path
 import numpy as np
 import torch
 from _common import SHARED, cpu_ticks, steal_share, write
-from facebench import align, landmarks, losses, runtime
+from facebench import align, landmarks, losses, runtime, store
 from facebench.models import build
 from facebench.models.inputs import to_model_input
 from facebench.train.augment import augment
 
 LFW = SHARED / "lfw"
+LANDMARKS = LFW / "lfw_landmark_250px.txt"
 AUGMENT = {"flip": True, "brightness": 0.2, "grayscale": 0.1, "rotation": 10}
 SPEC = {"channels": "rgb", "mean": [0.5] * 3, "std": [0.5] * 3}
 
@@ -67,7 +68,7 @@ def step_rate(backbone, args, size, device, batch, steps, amp):
 
 
 def loader_rate(store_dir, size, batch, batches, device):
-    faces = align.open_faces(store_dir)
+    faces = store.open_faces(store_dir)
     rng = np.random.default_rng(0)
     spec = {**SPEC, "size": list(size)}
     t0 = time.perf_counter()
@@ -97,7 +98,7 @@ def main():
     batch = args.batch_size if device.type == "cpu" else 256
     names = sorted(p.name for p in (LFW / "images").iterdir())[:400]
     images = sorted(f"{n}/{f.name}" for n in names for f in (LFW / "images" / n).iterdir())[:args.images]
-    table, _ = landmarks.from_provided(LFW / "lfw_landmark_250px.txt", (250, 250), LFW / "images", images)
+    table, _ = landmarks.from_provided(landmarks.read(LANDMARKS), (250, 250), LFW / "images", images)
     results = {}
     before = cpu_ticks()
     with tempfile.TemporaryDirectory() as tmp:

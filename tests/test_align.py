@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from facebench import align
+from facebench import align, store, templates
 from facebench.landmarks import Landmarks
 from PIL import Image
 
@@ -17,7 +17,7 @@ def apply(m, pts):
     return pts @ m[:, :2].T + m[:, 2]
 
 
-@pytest.mark.parametrize("name", sorted(align.TEMPLATES))
+@pytest.mark.parametrize("name", sorted(templates.TEMPLATES))
 @pytest.mark.parametrize("scale,angle,tx,ty", [(1.0, 0, 0, 0), (2.3, 17, 40, -12), (0.6, -35, 101.5, 77.25)])
 def test_points_moved_by_a_known_similarity_come_back_to_the_template(name, scale, angle, tx, ty):
     tpl = align.template(name)
@@ -84,10 +84,10 @@ def test_store_records_status_and_fallback(tmp_path):
     summary = align.build_store(root, ["A/A_0001.jpg", "A/A_0002.jpg", "B/B_0001.jpg"], tmp_path / "store",
                                 tpl=tpl, method="landmarks", landmarks=lms, frame=(150, 150))
     assert summary["status_counts"] == {"aligned": 1, "center-fallback": 2}
-    idx = align.read_index(tmp_path / "store")
+    idx = store.read_index(tmp_path / "store")
     assert idx.status == ["aligned", "center-fallback", "center-fallback"]
     assert "landmarks no-face" in idx.notes[1] and "no landmarks" in idx.notes[2]
-    faces = align.open_faces(tmp_path / "store")
+    faces = store.open_faces(tmp_path / "store")
     assert faces.shape == (3, 112, 112, 3) and faces.dtype == np.uint8
 
 

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from facebench import align
+from facebench import resolution, store
 from facebench.analysis import embedding_stats, kernels
 from facebench.evaluate import scorers
 from facebench.evaluate.scores import cosine
@@ -105,7 +105,7 @@ def write_store(path, faces):
     np.save(path / "faces.npy", faces)
     (path / "index.tsv").write_text("row\tpath\tstatus\tnote\n" + "".join(
         f"{i}\tp/p_{i:04d}.jpg\taligned\t\n" for i in range(len(faces))))
-    write_json(path / "summary.json", {"store_version": align.STORE_VERSION, "n_images": len(faces),
+    write_json(path / "summary.json", {"store_version": store.STORE_VERSION, "n_images": len(faces),
                                        "template": "arcface112", "size": [112, 112], "method": "landmarks"})
 
 
@@ -115,8 +115,8 @@ def test_degraded_store_is_trainings_degrade_at_p1_with_the_same_index(tmp_path)
     rng = np.random.default_rng(0)
     faces = rng.integers(0, 256, size=(5, 112, 112, 3), dtype=np.uint8)
     write_store(tmp_path / "hr", faces)
-    summary = align.degrade_store(tmp_path / "hr", tmp_path / "lr", 32, chunk=2)
-    out = align.open_faces(tmp_path / "lr")
+    summary = resolution.degrade_store(tmp_path / "hr", tmp_path / "lr", 32, chunk=2)
+    out = store.open_faces(tmp_path / "lr")
     want = degrade(torch.from_numpy(faces).float(), 32, 1.0, torch.Generator()).round().clamp(0, 255)
     assert np.array_equal(out, want.to(torch.uint8).numpy())
     assert (tmp_path / "lr" / "index.tsv").read_text() == (tmp_path / "hr" / "index.tsv").read_text()
@@ -128,7 +128,7 @@ def test_degraded_store_is_trainings_degrade_at_p1_with_the_same_index(tmp_path)
 def test_degrade_refuses_a_size_not_below_the_face(tmp_path):
     write_store(tmp_path / "hr", np.zeros((1, 112, 112, 3), np.uint8))
     with pytest.raises(ValueError, match="degrade size 112"):
-        align.degrade_store(tmp_path / "hr", tmp_path / "lr", 112)
+        resolution.degrade_store(tmp_path / "hr", tmp_path / "lr", 112)
 
 
 def test_kernels_are_the_first_convolution_of_the_stem(tmp_path):

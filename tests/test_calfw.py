@@ -16,10 +16,12 @@ import yaml
 from conftest import LFW
 from facebench import align, landmarks
 from facebench.config import ConfigError, validate_config
-from facebench.data import calfw, protocols
+from facebench.data import calfw, formats, protocols
 from facebench.data.download import ChecksumError
 from facebench.data.fetch import fetch_dataset
 from facebench.io import read_json, read_tsv, sha256_file
+
+LANDMARKS = LFW / "lfw_landmark_250px.txt"
 
 
 def write_pairs(path, n_pairs=60):
@@ -251,16 +253,21 @@ def test_without_a_split_training_takes_every_identity_and_split_errors_name_the
                                      split={"seed": 0, "fractions": {"train": 0.5, "test": 0.2}})
 
 
+def provided_landmarks(manifest, images):
+    """The provided landmark folder as the calfw format reads it."""
+    return formats.get("calfw").read_landmarks(manifest["files"]["landmarks-provided"]["path"], images)
+
+
 def test_provided_landmarks_become_the_landmark_table_with_the_missing_one_flagged(tree, fetched, tmp_path):
     manifest, _ = fetched
     images = image_list(manifest)
-    table, counts = landmarks.from_provided(manifest["files"]["landmarks-provided"]["path"], tuple(FRAME),
+    table, counts = landmarks.from_provided(provided_landmarks(manifest, images), tuple(FRAME),
                                             manifest["images_root"], images)
     assert counts == {"ok": 49, "missing": 1, "unreadable": 0}
     assert table[tree.no_landmarks].flag == "missing" and np.isnan(table[tree.no_landmarks].points).all()
     # the points are LFW's provided ones for the same image, as the LFW path reads them
     lfw_names = [f"{calfw.identity(n)}/{n}" for n in images if n != tree.no_landmarks]
-    reference, _ = landmarks.from_provided(LFW / "lfw_landmark_250px.txt", (250, 250), LFW / "images", lfw_names)
+    reference, _ = landmarks.from_provided(landmarks.read(LANDMARKS), (250, 250), LFW / "images", lfw_names)
     for lfw_name in lfw_names:
         np.testing.assert_allclose(table[lfw_name.split("/")[1]].points, reference[lfw_name].points, atol=0.01)
     landmarks.write(tmp_path / "provided.tsv", table)
@@ -271,7 +278,7 @@ def test_provided_landmarks_become_the_landmark_table_with_the_missing_one_flagg
 def test_align_falls_back_to_a_centre_crop_for_the_image_without_landmarks_and_counts_it(tree, fetched, tmp_path):
     manifest, _ = fetched
     images = image_list(manifest)
-    table, _ = landmarks.from_provided(manifest["files"]["landmarks-provided"]["path"], tuple(FRAME),
+    table, _ = landmarks.from_provided(provided_landmarks(manifest, images), tuple(FRAME),
                                        manifest["images_root"], images)
     summary = align.build_store(manifest["images_root"], images, tmp_path / "store", tpl=align.template("arcface112"),
                                 method="landmarks", landmarks=table, frame=tuple(FRAME))

@@ -104,8 +104,7 @@ def test_frozen_layers_stay_as_loaded_under_two_processes(tmp_path):
 def test_a_batch_that_does_not_split_evenly_is_refused(tmp_path):
     store, train_list = make_store(tmp_path)
     kw = {"store_dir": store, "train_list": train_list, "model_out": tmp_path / "m.pt", "log_out": tmp_path / "l.tsv",
-          "summary_out": tmp_path / "s.json", "work_dir": tmp_path / "w", "init_model": None, "val_store": None,
-          "val_pairs": None}
+          "summary_out": tmp_path / "s.json", "work_dir": tmp_path / "w", "init_model": None, "validation": None}
     # refused before any process talks to another, so a World of 3 needs no process group here
     with pytest.raises(ValueError, match=r"train.batch_size: 8 does not split evenly over 3 processes"):
         loop._train("toy", spec(backbone_args=NO_BN), World(size=3), **kw)

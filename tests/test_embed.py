@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import PRETRAINED, needs_shared
-from facebench import align, embed, runtime
+from facebench import align, embed, runtime, store
 from facebench.io import load_npz
 from facebench.landmarks import Landmarks
 from facebench.models import build
@@ -76,7 +76,7 @@ def test_fast_path_gives_the_eager_features_in_store_order(model_and_store, stre
     out = load_npz(tmp / f"e{streams}.npz")
     assert out["paths"].tolist() == names
     assert out["features"].shape == (7, model.embedding_size) and out["features"].dtype == np.float32
-    ref, ref_flip = eager(model, np.asarray(align.open_faces(tmp / "store")))
+    ref, ref_flip = eager(model, np.asarray(store.open_faces(tmp / "store")))
     assert cosines(out["features"], ref).min() > 0.9999
     assert cosines(out["features_flip"], ref_flip).min() > 0.9999
     tol = 1e-4 * np.abs(ref).max()  # fp32 both: the graph differs from eager only in rounding

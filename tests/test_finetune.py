@@ -8,6 +8,7 @@ import signal
 import numpy as np
 import pytest
 import torch
+from facebench.evaluate.validation import load_validation_set
 from facebench.io import read_tsv, write_tsv
 from facebench.models import build
 from facebench.models.checkpoint import load_head, load_model
@@ -135,7 +136,7 @@ def test_validation_every_epoch_changes_no_weight_and_resumes(toy, monkeypatch):
     fail_face(store, failed)  # the pairs that hold it are dropped and counted
     kept = [r for r in pair_rows if failed not in (r[1], r[2])]
     s = spec(steps=None, epochs=2, validate={"dataset": "toy", "protocol": "p", "alignment": "provided"})
-    val = {"val_store": store, "val_pairs": pairs}
+    val = {"validation": load_validation_set(store, pairs, "models.toy.train.validate")}
     summary, out = run(tmp_path, store, train_list, s, tag="whole", **val)
     plain, _ = run(tmp_path, store, train_list, {**s, "train": {**s["train"], "validate": None}}, tag="plain")
     a, b = weights(out / "model.pt"), weights(tmp_path / "plain/model.pt")

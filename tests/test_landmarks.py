@@ -36,7 +36,7 @@ def test_provided_points_are_scaled_to_the_image_on_disk(tmp_path):
     f = tmp_path / "provided.txt"
     f.write_text("A/A_0001.jpg\t100\t100\t150\t100\t125\t130\t105\t160\t145\t160\n"
                  "A/A_0002.jpg\t100\t100\t150\t100\t125\t130\t105\t160\t145\t160\n")
-    table, counts = landmarks.from_provided(f, (250, 250), tmp_path / "img",
+    table, counts = landmarks.from_provided(landmarks.read(f), (250, 250), tmp_path / "img",
                                             ["A/A_0001.jpg", "A/A_0002.jpg", "A/A_0003.jpg"])
     np.testing.assert_allclose(table["A/A_0001.jpg"].points[0], [59.8, 59.8])  # (100 + 0.5) * 0.6 - 0.5
     np.testing.assert_allclose(table["A/A_0002.jpg"].points[0], [100, 100])

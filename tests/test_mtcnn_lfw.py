@@ -13,6 +13,8 @@ from facebench.detect.mtcnn import MTCNN, Settings
 from facebench.landmarks import OK
 from PIL import Image
 
+LANDMARKS = LFW / "lfw_landmark_250px.txt"
+
 WEIGHTS = SHARED / "weights" / "mtcnn"
 pytestmark = needs_shared
 
@@ -32,7 +34,7 @@ def test_landmarks_agree_with_provided(detector, names):
     table, summary = landmark_images(LFW / "images", names, detector, batch_size=16)
     assert list(table) == names
     assert summary["counts"]["ok"] >= len(names) - 1
-    provided, _ = landmarks.from_provided(LFW / "lfw_landmark_250px.txt", (250, 250), LFW / "images", names)
+    provided, _ = landmarks.from_provided(landmarks.read(LANDMARKS), (250, 250), LFW / "images", names)
     result = agreement(table, provided, LFW / "images", (250, 250))
     # a reference implementation with these weights sits at about 3 px mean; a wrong layer layout or pixel
     # convention shows up as tens of px
@@ -106,7 +108,7 @@ def test_landmark_agreement_command_and_its_errors(tmp_path, names, capsys):
     two = names[:2]
     (tmp_path / "images.txt").write_text("\n".join(two) + "\n")
     (tmp_path / "manifest.json").write_text(json.dumps({"dataset": "lfw", "images_root": str(LFW / "images")}))
-    provided, _ = landmarks.from_provided(LFW / "lfw_landmark_250px.txt", (250, 250), LFW / "images", two)
+    provided, _ = landmarks.from_provided(landmarks.read(LANDMARKS), (250, 250), LFW / "images", two)
     landmarks.write(tmp_path / "provided.tsv", provided)
     landmarks.write(tmp_path / "detected.tsv", {two[0]: provided[two[0]]})  # the second image has no line
     (tmp_path / "summary.json").write_text(json.dumps({"counts": {"ok": 1}, "select": "central", "settings": {},

@@ -1,13 +1,10 @@
 """Face alignment: a least-squares similarity transform of five landmarks onto a template, or a centre crop.
 
-The aligned faces of one (dataset, landmark source, template) go once into a decode-free store: ``faces.npy``
-(N x H x W x 3 RGB uint8, memory-mappable) beside ``index.tsv`` (row, path, status, note), so training and
-embedding never decode a JPEG again.
+The aligned faces of one (dataset, landmark source, template) go once into a decode-free store (its format:
+``facebench.store``), so training and embedding never decode a JPEG again.
 """
 from __future__ import annotations
 
-import errno
-import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,14 +13,11 @@ import cv2
 import numpy as np
 from skimage.transform import SimilarityTransform
 
+from facebench import templates
 from facebench.images import ImageError, load_rgb
-from facebench.io import atomic_path, read_json, read_tsv, write_json, write_tsv
+from facebench.io import atomic_path, write_json, write_tsv
 from facebench.landmarks import OK, Landmarks
-
-STORE_VERSION = 1  # bump when the store's layout changes; readers refuse other versions
-
-SPHEREFACE_POINTS = [[30.2946, 51.6963], [65.5318, 51.5014], [48.0252, 71.7366], [33.5493, 92.3655],
-                     [62.7299, 92.2041]]
+from facebench.store import INDEX_COLUMNS, STORE_VERSION, reserve
 
 
 @dataclass(frozen=True)
@@ -33,23 +27,10 @@ class Template:
     points: np.ndarray  # (5, 2) in the crop's pixel frame
 
 
-TEMPLATES = {
-    "sphereface96x112": Template("sphereface96x112", (96, 112), np.array(SPHEREFACE_POINTS)),
-    # the ArcFace/insightface 112x112 crop: the same points shifted 8 px right
-    "arcface112": Template("arcface112", (112, 112), np.array(SPHEREFACE_POINTS) + [8.0, 0.0]),
-}
-
-
 def template(name: str) -> Template:
-    if name not in TEMPLATES:
-        raise KeyError(f"unknown alignment template {name!r}; known: {', '.join(sorted(TEMPLATES))}")
-    return TEMPLATES[name]
-
-
-def input_size(spec_input: dict) -> list[int]:
-    """[height, width] a model sees: its config ``input.size``, else its template's crop."""
-    w, h = template(spec_input["template"]).size
-    return [int(v) for v in spec_input.get("size") or (h, w)]
+    """A template of ``facebench.templates`` with its points as an array."""
+    spec = templates.template(name)
+    return Template(name, tuple(spec["size"]), np.array(spec["points"], dtype=np.float64))
 
 
 def similarity_matrix(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
@@ -83,30 +64,6 @@ def center_crop(img: np.ndarray, frame: tuple[int, int], size: tuple[int, int]) 
         raise ValueError(f"a {w}x{h} crop does not fit in a {fw}x{fh} frame")
     x0, y0 = (fw - w) // 2, (fh - h) // 2
     return np.ascontiguousarray(img[y0:y0 + h, x0:x0 + w])
-
-
-@dataclass
-class StoreIndex:
-    paths: list[str]
-    status: list[str]
-    notes: list[str]
-
-
-def read_index(store_dir: str | Path) -> StoreIndex:
-    _, rows = read_tsv(Path(store_dir) / "index.tsv", expect=["row", "path", "status", "note"])
-    return StoreIndex([r[1] for r in rows], [r[2] for r in rows], [r[3] for r in rows])
-
-
-def open_faces(store_dir: str | Path) -> np.ndarray:
-    """The store's faces as a read-only memory map (N x H x W x 3 uint8), after checking the store's version."""
-    summary = read_json(Path(store_dir) / "summary.json")
-    if summary.get("store_version") != STORE_VERSION:
-        raise ValueError(f"{store_dir}: aligned-face store version {summary.get('store_version')}, this code reads "
-                         f"{STORE_VERSION}; delete it to rebuild")
-    faces = np.load(Path(store_dir) / "faces.npy", mmap_mode="r")
-    if faces.shape[0] != summary["n_images"]:
-        raise ValueError(f"{store_dir}/faces.npy holds {faces.shape[0]} faces, its summary says {summary['n_images']}")
-    return faces
 
 
 def build_store(images_root: str | Path, images: list[str], out_dir: str | Path, *, tpl: Template,
@@ -152,58 +109,12 @@ def build_store(images_root: str | Path, images: list[str], out_dir: str | Path,
                              "pairs and count them):\n  " + "\n  ".join(failed[:50]))
     counts = {s: status.count(s) for s in sorted(set(status))}
     converted = sum(1 for n in notes if n.startswith("converted from"))
-    write_tsv(out_dir / "index.tsv", ["row", "path", "status", "note"],
+    write_tsv(out_dir / "index.tsv", INDEX_COLUMNS,
               ([i, p, s, n] for i, (p, s, n) in enumerate(zip(images, status, notes))))
     summary = {"store_version": STORE_VERSION, "n_images": len(images), "template": tpl.name,
                "size": list(tpl.size), "method": method, "status_counts": counts, "mode_converted": converted}
     write_json(out_dir / "summary.json", summary)
     return summary
-
-
-def degrade_store(source_dir: str | Path, out_dir: str | Path, size: int, chunk: int = 256) -> dict:
-    """A store of the source store's faces shrunk to ``size`` px (longer side) and enlarged back (HR -> 32 -> HR, the
-    resolution seed's degraded faces), with the source's index; the resampling is training's ``degrade`` augmentation
-    at p = 1, so a degraded store and degraded training batches are the same operation."""
-    import torch
-
-    from facebench.train.augment import degrade
-
-    source_dir, out_dir = Path(source_dir), Path(out_dir)
-    src_summary = read_json(source_dir / "summary.json")
-    faces = open_faces(source_dir)
-    if not 1 <= size < max(faces.shape[1:3]):
-        raise ValueError(f"degrade size {size} must be between 1 and the store's face size {faces.shape[1:3]}")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    gen = torch.Generator().manual_seed(0)  # p = 1 draws nothing that matters; the generator is the API's
-    with atomic_path(out_dir / "faces.npy", suffix=".npy") as tmp:
-        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=faces.shape)
-        reserve(tmp)
-        for lo in range(0, len(faces), chunk):
-            x = torch.from_numpy(np.array(faces[lo:lo + chunk])).float()  # a copy: the memory map is read-only
-            out[lo:lo + chunk] = degrade(x, size, 1.0, gen).round().clamp(0, 255).to(torch.uint8).numpy()
-        out.flush()
-        del out
-    with atomic_path(out_dir / "index.tsv", suffix=".tsv") as tmp:
-        tmp.write_bytes((source_dir / "index.tsv").read_bytes())
-    summary = {**src_summary, "method": "degrade", "degrade": {"size": int(size), "source": str(source_dir),
-                                                               "source_method": src_summary["method"]}}
-    write_json(out_dir / "summary.json", summary)
-    return summary
-
-
-def reserve(path: Path) -> None:
-    """Allocate the disk blocks of a (sparse) file that a memory map is about to fill. Why: on a full disk a store
-    written through a memory map otherwise dies of SIGBUS at the first page that finds no block, with no message and
-    its temporary file left behind; reserved up front, the shortage is an OSError here, which ``atomic_path`` turns
-    into a DiskFullError naming the store."""
-    if not hasattr(os, "posix_fallocate"):  # macOS: the map stays sparse
-        return
-    with open(path, "rb+") as fh:
-        try:
-            os.posix_fallocate(fh.fileno(), 0, os.fstat(fh.fileno()).st_size)
-        except OSError as err:
-            if err.errno not in (errno.EINVAL, errno.EOPNOTSUPP):  # a filesystem that cannot reserve: stays sparse
-                raise
 
 
 CHUNK = 64  # images per task of the thread pool: a task's overhead is then small beside its work (~40 ms)

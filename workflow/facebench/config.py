@@ -1,12 +1,19 @@
 """Config validation: the JSON schema (with its defaults filled in), then the cross-references a schema cannot
 express. Every error names the config key, e.g. ``config key embed.batch_size: 'x' is not of type 'integer'``.
+
+It runs in Snakemake's own process, which holds only Snakemake, PyYAML and jsonschema: registered names come from
+``facebench.names`` and ``facebench.templates`` (plain data), never from the torch or OpenCV modules.
 """
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import jsonschema
 import yaml
+
+from facebench import names
+from facebench.templates import TEMPLATES, backbone_args
 
 
 class ConfigError(ValueError):
@@ -28,8 +35,6 @@ def _with_defaults(validator_class):
 
 
 def _copy(value):
-    import copy
-
     return copy.deepcopy(value)
 
 
@@ -56,21 +61,23 @@ def validate_schema(config: dict, schema_path: str | Path) -> None:
         raise ConfigError("invalid config:\n  " + "\n  ".join(lines))
 
 
-DETECTED = "mtcnn"  # the landmark source computed by the detector rather than read from a file
+DETECTED = names.DETECTED
 
 
 def check_references(config: dict) -> None:
     """Names that point elsewhere in the config, and names the code registers."""
-    from facebench.align import TEMPLATES
-    from facebench.models import names as backbone_names
-    from facebench.models.inputs import backbone_args
-
     problems = []
     datasets, models, alignments = config["datasets"], config["models"], config["alignments"]
     for name, model in models.items():
-        if model["backbone"] not in backbone_names():
+        if model["backbone"] not in names.BACKBONES:
             problems.append(f"config key models.{name}.backbone: unknown backbone {model['backbone']!r}; "
-                            f"registered: {', '.join(backbone_names())}")
+                            f"registered: {', '.join(sorted(names.BACKBONES))}")
+        else:
+            accepted = names.BACKBONES[model["backbone"]]
+            for arg in model.get("backbone_args", {}):
+                if arg not in accepted:
+                    problems.append(f"config key models.{name}.backbone_args.{arg}: {model['backbone']} takes no "
+                                    f"argument {arg!r}; its arguments: {', '.join(accepted)}")
         if model["input"]["template"] not in TEMPLATES:
             problems.append(f"config key models.{name}.input.template: unknown template")
         if "train" in model:
@@ -170,8 +177,6 @@ def _split_problems(name: str, ds: dict) -> list[str]:
 
 def _train_problems(name: str, model: dict, config: dict) -> list[str]:
     """A trained model's references: its dataset (with a training list), alignment, loss and init model."""
-    from facebench import losses
-
     t, where, out = model["train"], f"config key models.{name}.train", []
     ds = config["datasets"].get(t["dataset"])
     if ds is None:
@@ -186,13 +191,18 @@ def _train_problems(name: str, model: dict, config: dict) -> list[str]:
             alignment["landmarks"] not in ds.get("landmarks", {}):
         out.append(f"{where}.alignment: {t['alignment']!r} needs landmark source {alignment['landmarks']!r}, which "
                    f"datasets.{t['dataset']}.landmarks does not have")
-    if t["loss"] not in losses.names():
-        out.append(f"{where}.loss: unknown loss {t['loss']!r}; registered: {', '.join(losses.names())}")
-    else:
-        try:  # unknown or invalid loss options fail here, before any job runs
-            losses.build(t["loss"], 8, 4, **t.get("loss_args", {}))
-        except (TypeError, ValueError, KeyError) as err:
-            out.append(f"{where}.loss_args: {err}")
+    if t["loss"] not in names.LOSSES:
+        out.append(f"{where}.loss: unknown loss {t['loss']!r}; registered: {', '.join(sorted(names.LOSSES))}")
+    else:  # an unknown option fails here, before any job runs; its value is checked by the loss, in the job
+        accepted = names.LOSSES[t["loss"]]
+        for option in t.get("loss_args", {}):
+            if option not in accepted:
+                out.append(f"{where}.loss_args: loss {t['loss']!r} has no option {option!r}; its options: "
+                           f"{', '.join(accepted)}")
+        classifier = t.get("loss_args", {}).get("classifier")
+        if "classifier" in accepted and classifier is not None and classifier not in names.CLASSIFIERS:
+            out.append(f"{where}.loss_args: loss {t['loss']!r}: option classifier must be a classifying loss, one of "
+                       f"{', '.join(names.CLASSIFIERS)}; got {classifier!r}")
     init = t.get("init")
     if init is not None and (init not in config["models"] or init == name):
         out.append(f"{where}.init: {init!r} is not another key of models")
@@ -236,10 +246,9 @@ def check_paths(config: dict) -> None:
         raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
 
 
-def validate_config(config: dict, schema_path: str | Path, references: bool = True) -> dict:
-    """Validate ``config`` in place (filling defaults); raises ConfigError naming every bad key. ``references=False``
-    skips the cross-references, which import the model and loss registries (torch)."""
+def validate_config(config: dict, schema_path: str | Path) -> dict:
+    """Validate ``config`` in place (filling defaults), then its cross-references; raises ConfigError naming every
+    bad key. Plain data only, so every Snakemake process (a cluster job's too) runs it in milliseconds."""
     validate_schema(config, schema_path)
-    if references:
-        check_references(config)
+    check_references(config)
     return config

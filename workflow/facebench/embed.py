@@ -30,11 +30,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from facebench.align import open_faces, read_index
 from facebench.io import read_json, rows_of, save_npz
 from facebench.models.checkpoint import load_model
 from facebench.models.inputs import to_model_input
 from facebench.runtime import cpu_streams, one_thread_per_stream
+from facebench.store import open_faces, read_index
 
 EMBEDDINGS_VERSION = 1
 RUN_ONLY = ("streams", "seconds", "images_per_second_with_flip")  # meta of the run, not of the embeddings

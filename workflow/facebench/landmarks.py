@@ -6,7 +6,8 @@ points and tells the align step to fall back to a centre crop and count it. This
 LFW file (which has no flag column), so the align step does not care where the points came from.
 
 A provided source is either one such table for every image (LFW) or a folder with one file per image (CALFW's
-``<image stem>_5loc_attri.txt``, five lines ``x y``); ``from_provided`` reads either into the same table.
+``<image stem>_5loc_attri.txt``, five lines ``x y``); each dataset format reads its own into the same table
+(``facebench.data.formats``), and ``from_provided`` scales it to the images.
 """
 from __future__ import annotations
 
@@ -64,20 +65,10 @@ def write(path: str | Path, rows: dict[str, Landmarks]) -> None:
                 fh.write("\t".join([name, *(_fmt(v) for v in lm.points.reshape(-1)), lm.flag]) + "\n")
 
 
-def provided_table(provided: str | Path, images: list[str]) -> dict[str, Landmarks]:
-    """The provided points as a table: a folder is read per image (CALFW; an image without a readable file is
-    entered as ``missing``), a file as one table (LFW)."""
-    if Path(provided).is_dir():
-        from facebench.data import calfw  # imported here: calfw imports this module
-
-        return calfw.read_landmarks(provided, images)[0]
-    return read(provided)
-
-
-def from_provided(provided: str | Path, frame: tuple[float, float], images_root: str | Path,
+def from_provided(table: dict[str, Landmarks], frame: tuple[float, float], images_root: str | Path,
                   images: list[str]) -> tuple[dict[str, Landmarks], dict]:
-    """Landmarks for ``images`` from a provided file (or per-image folder) given in a ``frame`` (w, h) coordinate
-    system.
+    """Landmarks for ``images`` from a provided table (as its dataset format reads it: ``data.formats``) given in a
+    ``frame`` (w, h) coordinate system.
 
     Each image's points are scaled by (its width / frame width, its height / frame height) about pixel centres,
     ``p' = (p + 0.5) * s - 0.5`` (the convention of image resizing, where pixel i covers [i - 0.5, i + 0.5]), so the
@@ -85,7 +76,6 @@ def from_provided(provided: str | Path, frame: tuple[float, float], images_root:
     size, scale 1). Images absent from the source get flag ``missing``; unreadable images get ``unreadable`` (the
     align step decides what that means). Returns (landmarks, counts).
     """
-    table = provided_table(provided, images)
     root = Path(images_root)
     out: dict[str, Landmarks] = {}
     counts = {"ok": 0, "missing": 0, "unreadable": 0}

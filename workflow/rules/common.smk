@@ -3,14 +3,16 @@ import json
 import os
 import re
 import shlex
+import sys
 from pathlib import Path
 
-from facebench.config import check_paths, validate_config
-
 ROOT = Path(workflow.basedir)
-# The Snakemake a cluster job starts (two per job) fills in the defaults but leaves the cross-references to the main
-# process, which has checked them: they import torch, over a second of every job's start-up.
-validate_config(config, ROOT / "workflow/schemas/config.schema.yaml", references=workflow.is_main_process)
+# Snakemake's own process reads the config checks from the checkout: Snakemake alone is installed there (conda users),
+# and facebench.config imports only PyYAML, jsonschema and the light name lists (facebench.names, .templates).
+sys.path.insert(0, str(ROOT / "workflow"))
+from facebench.config import check_paths, validate_config  # noqa: E402
+
+validate_config(config, ROOT / "workflow/schemas/config.schema.yaml")
 if workflow.is_main_process:  # a job runs where its inputs were checked, maybe on a node that lacks the others
     check_paths(config)
 

@@ -15,6 +15,8 @@ from pathlib import Path
 
 from facebench.data import calfw, lfw
 from facebench.data.folds import balanced_folds
+from facebench.landmarks import Landmarks
+from facebench.landmarks import read as read_landmark_table
 
 CALFW_FOLDS = 10  # the published CALFW protocol: 10 folds of 300 same + 300 different pairs
 
@@ -27,6 +29,7 @@ class Format:
     identity: Callable[[str], str]
     read_pairs: Callable[[Path, int | None], list[lfw.Pair]]
     landmarks: str  # "file": one table for every image; "folder": one file per image
+    read_landmarks: Callable[[Path, list[str]], dict[str, Landmarks]]  # (source, images) -> table
 
 
 def _lfw_pairs(path: Path, n_folds: int | None) -> list[lfw.Pair]:
@@ -42,9 +45,20 @@ def _calfw_pairs(path: Path, n_folds: int | None) -> list[lfw.Pair]:
     return calfw.read_pairs(path, n_folds or CALFW_FOLDS)
 
 
+def _table_landmarks(path: Path, images: list[str]) -> dict[str, Landmarks]:
+    return read_landmark_table(path)
+
+
+def _calfw_landmarks(folder: Path, images: list[str]) -> dict[str, Landmarks]:
+    """A folder of per-image files; an image without a readable file is entered as ``missing``."""
+    return calfw.read_landmarks(folder, images)[0]
+
+
 FORMATS = {
-    "lfw": Format("lfw", "<Name>/<Name>_<NNNN>.jpg", lfw.list_images, lfw.identity, _lfw_pairs, "file"),
-    "calfw": Format("calfw", "<Name>_<NNNN>.jpg (flat)", calfw.list_images, calfw.identity, _calfw_pairs, "folder"),
+    "lfw": Format("lfw", "<Name>/<Name>_<NNNN>.jpg", lfw.list_images, lfw.identity, _lfw_pairs, "file",
+                  _table_landmarks),
+    "calfw": Format("calfw", "<Name>_<NNNN>.jpg (flat)", calfw.list_images, calfw.identity, _calfw_pairs, "folder",
+                    _calfw_landmarks),
 }
 
 

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from facebench.models.checkpoint import CheckpointError, load_weights_only
+from facebench.weights import CheckpointError, load_weights_only
 
 
 class MaxPool(nn.MaxPool2d):

@@ -10,20 +10,15 @@ fine-tuning run can start its classifier from them; imported weights and files w
 from __future__ import annotations
 
 import io
-import re
-from pathlib import Path
 
 import torch
 
 from facebench.io import atomic_path
 from facebench.models.registry import build
+from facebench.weights import CheckpointError, load_weights_only
 
 FORMAT = "facebench-model"
 VERSION = 1
-
-
-class CheckpointError(ValueError):
-    pass
 
 
 def _cpu_state(module: torch.nn.Module) -> dict:
@@ -49,25 +44,6 @@ def save_payload(path, payload: dict) -> None:
     torch.save(payload, buffer)
     with atomic_path(path, suffix=".pt") as tmp:
         tmp.write_bytes(buffer.getbuffer())
-
-
-def load_weights_only(path) -> dict:
-    """``torch.load`` with weights_only=True; a refused or broken file raises CheckpointError naming it."""
-    try:
-        return torch.load(Path(path), map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises UnpicklingError, RuntimeError, EOFError... all mean "not usable"
-        raise CheckpointError(f"{path}: refused by weights-only loading or unreadable ({type(err).__name__}: "
-                              f"{_reason(err)})") from err
-
-
-def _reason(err: Exception) -> str:
-    """torch's reason in one line, without terminal escapes: for a refused file, what it holds that is not plain data
-    ('Unsupported global: GLOBAL exec ...', without torch's advice on how to allow it), else the first line."""
-    text = re.sub(r"\x1b\[[0-9;]*m", "", str(err))
-    for line in text.splitlines():
-        if "WeightsUnpickler error:" in line:
-            return line.split("WeightsUnpickler error:", 1)[1].split(". Please use", 1)[0].strip()
-    return text.splitlines()[0] if text else ""
 
 
 def load_model(path) -> tuple[torch.nn.Module, dict]:

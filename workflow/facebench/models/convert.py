@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 
-from facebench.models.checkpoint import load_weights_only
+from facebench.weights import load_weights_only
 
 
 class ConversionError(ValueError):

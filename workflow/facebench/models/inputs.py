@@ -31,18 +31,3 @@ def resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     if size[0] <= x.shape[-2] and size[1] <= x.shape[-1]:
         return F.interpolate(x, size=size, mode="area")
     return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
-
-
-def backbone_args(model_spec: dict, where: str) -> dict:
-    """The backbone's arguments with ``input_size`` taken from the model's input (``input.size``, else the template's
-    crop), so the size is said once in config; an explicit ``backbone_args.input_size`` must agree with it."""
-    from facebench.align import input_size
-
-    size = input_size(model_spec["input"])
-    args = dict(model_spec.get("backbone_args", {}))
-    given = args.get("input_size")
-    if given is not None and [int(v) for v in given] != size:
-        raise ValueError(f"{where}.backbone_args.input_size: {list(given)} disagrees with the model's input "
-                         f"{size} ({where}.input.size or its template)")
-    args["input_size"] = size
-    return args

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from facebench.align import input_size
 from facebench.io import load_npz
 from facebench.report import figures
+from facebench.templates import input_size
 
 
 def roc_curve(metrics: dict, label: str) -> dict:

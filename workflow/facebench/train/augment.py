@@ -10,7 +10,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from facebench.models.inputs import resize
+from facebench.resolution import degrade
 
 # the options and their "off" values; config key train.augment takes any of them
 DEFAULTS = {"flip": True, "brightness": 0.0, "grayscale": 0.0, "rotation": 0.0, "degrade": None}
@@ -57,18 +57,3 @@ def rotate(x: torch.Tensor, degrees: torch.Tensor) -> torch.Tensor:
     img = x.permute(0, 3, 1, 2)
     grid = F.affine_grid(mat, list(img.shape), align_corners=False)
     return F.grid_sample(img, grid, mode="bilinear", padding_mode="zeros", align_corners=False).permute(0, 2, 3, 1)
-
-
-def degrade(x: torch.Tensor, size: int, p: float, gen: torch.Generator) -> torch.Tensor:
-    """With probability p per face, shrink the face to ``size`` px (longer side) and enlarge it back."""
-    n, h, w, _ = x.shape
-    pick = (torch.rand(n, generator=gen) < p).to(x.device)
-    if not pick.any():
-        return x
-    scale = size / max(h, w)
-    small = (max(1, round(h * scale)), max(1, round(w * scale)))
-    img = x[pick].permute(0, 3, 1, 2)
-    low = resize(resize(img, small), (h, w)).permute(0, 2, 3, 1)
-    out = x.clone()
-    out[pick] = low
-    return out

@@ -10,7 +10,8 @@ import hashlib
 import json
 from pathlib import Path
 
-from facebench.models.checkpoint import CheckpointError, load_weights_only, save_payload
+from facebench.models.checkpoint import save_payload
+from facebench.weights import CheckpointError, load_weights_only
 
 FORMAT = "facebench-train-state"
 VERSION = 1

@@ -28,25 +28,26 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from facebench import losses
-from facebench.align import open_faces, read_index
+from facebench import losses, schema
 from facebench.io import atomic_path, read_json, read_tsv, rows_of, write_json
 from facebench.models import build
 from facebench.models.checkpoint import load_head, load_model, save_model
-from facebench.models.inputs import backbone_args, to_model_input
-from facebench.train import distributed, validate
+from facebench.models.inputs import to_model_input
+from facebench.store import open_faces, read_index
+from facebench.templates import backbone_args
+from facebench.train import distributed
 from facebench.train.augment import augment
 from facebench.train.checkpoint import load_state, save_state, spec_digest
 from facebench.train.freeze import freeze, set_train_mode
 from facebench.train.sampler import Sampler
+from facebench.train.steplog import StepLog
 
 LOG_COLUMNS = ["step", "epoch", "loss", "accuracy", "lr", "images_per_second"]
 
-# the training options and their defaults (config key models.<name>.train; the schema repeats them for users)
-DEFAULTS = {"loss_args": {}, "batch_size": 64, "epochs": 1, "steps": None, "lr": 0.1, "momentum": 0.9,
-            "weight_decay": 5e-4, "schedule": {"kind": "step", "milestones": [0.5, 0.75], "gamma": 0.1},
-            "warmup_steps": 0, "pk": None, "augment": {}, "checkpoint_every": 500, "amp": "auto", "init": None,
-            "seed": 0, "log_every": 1, "trainable": "all", "validate": None}
+# the training options' defaults (config key models.<name>.train): the schema's, and for the options it leaves
+# unset (a filled-in default would change a model's spec digest), what leaving them out means
+DEFAULTS = {"steps": None, "pk": None, "init": None, "validate": None, "trainable": "all",
+            **schema.defaults("models.*.train")}
 
 
 class TrainingDiverged(RuntimeError):
@@ -129,37 +130,6 @@ def _amp_dtype(amp: str, device: torch.device):
     raise ValueError(f"config key train.amp: {amp!r} is not one of auto, off, bf16, fp16")
 
 
-class StepLog:
-    """A TSV keyed by step (first column), appended as the run goes (flushed each row) and cut back to the saved step
-    on resume: the per-step log, and the per-epoch validation log."""
-
-    def __init__(self, path: Path, columns: list[str], resume_step: int):
-        self.path, self.columns = path, list(columns)
-        kept = []
-        if resume_step and path.exists():
-            header, rows = read_tsv(path)
-            if header == self.columns:
-                kept = [r for r in rows if int(r[0]) <= resume_step]
-        self.fh = open(path, "w", encoding="utf-8")
-        self.fh.write("\t".join(self.columns) + "\n")
-        for r in kept:
-            self.fh.write("\t".join(r) + "\n")
-        self.fh.flush()
-
-    def write(self, values: dict) -> None:
-        self.fh.write("\t".join(_fmt(values.get(c)) for c in self.columns) + "\n")
-        self.fh.flush()
-
-    def close(self):
-        self.fh.close()
-
-
-def _fmt(v) -> str:
-    if v is None:
-        return "nan"
-    return f"{v:.6g}" if isinstance(v, float) else str(v)
-
-
 def head_record(head: losses.Loss, identities: list[str]) -> dict | None:
     """What the model file keeps of the loss head: its classifier's class weights, with what they classify."""
     classifier = head.classifying_head()
@@ -193,49 +163,40 @@ def start_head(head: losses.Loss, init_model, identities: list[str]) -> str:
     return f"from {init_model}"
 
 
-def validation_summary(epochs_tsv: Path, val: validate.ValidationSet, val_store, val_pairs) -> dict:
-    """The validation part of the summary: what was validated on, and the epoch log as a list of rows."""
-    header, rows = read_tsv(epochs_tsv, expect=validate.COLUMNS)
-    table = [{c: (int(v) if c == "step" else float(v)) for c, v in zip(header, r)} for r in rows]
-    return {"store": str(val_store), "pairs": str(val_pairs), "pairs_used": int(len(val.labels)),
-            "dropped_pairs": val.dropped, "threshold_search": "exact", "epochs": table}
-
-
-def check_fine_tuning(name: str, opts: dict, init_model, val_pairs) -> None:
+def check_fine_tuning(name: str, opts: dict, init_model, validation) -> None:
     """Options that only make sense together, named by config key."""
     where = f"models.{name}.train"
     if opts["trainable"] != "all" and not init_model:
         raise ValueError(f"{where}.trainable: {opts['trainable']!r} freezes the backbone, which needs {where}.init "
                          "(a random backbone would stay random)")
-    if opts["validate"] and not val_pairs:
+    if opts["validate"] and validation is None:
         raise ValueError(f"{where}.validate is set, but no validation store and pairs were given (--val-store, "
                          "--val-pairs)")
 
 
 def train_model(name: str, spec: dict, *, store_dir, train_list, model_out, log_out, summary_out, work_dir,
-                init_model=None, device: torch.device | None = None, val_store=None, val_pairs=None) -> dict:
+                init_model=None, device: torch.device | None = None, validation=None) -> dict:
     """Train the model ``name`` of config (``spec`` = its config mapping, with ``train``) and write its outputs.
 
     ``work_dir`` keeps the resumable state (``state.pt``) and the growing logs; the declared outputs are written only
-    when the run completes. ``val_store`` and ``val_pairs`` (an aligned-face store at the model's template and a
-    pairs TSV) turn on validation after every epoch. Under torchrun (WORLD_SIZE > 1) every process calls it; rank 0
+    when the run completes. ``validation`` (``facebench.evaluate.validation.ValidationSet``: the pairs of a protocol
+    and their aligned faces at the model's template) turns on validation after every epoch; the caller builds it,
+    so training does not import evaluation. Under torchrun (WORLD_SIZE > 1) every process calls it; rank 0
     returns the summary, the others None.
     """
     with distributed.world(device or torch.device("cpu")) as world:
         return _train(name, spec, world, store_dir=store_dir, train_list=train_list, model_out=model_out,
                       log_out=log_out, summary_out=summary_out, work_dir=work_dir, init_model=init_model,
-                      val_store=val_store, val_pairs=val_pairs)
+                      validation=validation)
 
 
 def _train(name: str, spec: dict, world: distributed.World, *, store_dir, train_list, model_out, log_out, summary_out,
-           work_dir, init_model, val_store, val_pairs) -> dict | None:
+           work_dir, init_model, validation) -> dict | None:
     from facebench.progress import bar
 
     device = world.device
     opts = {**DEFAULTS, **spec["train"]}
-    check_fine_tuning(name, opts, init_model, val_pairs)
-    if (val_store is None) != (val_pairs is None):
-        raise ValueError(f"models.{name}.train.validate: validation needs both the store and the pairs file")
+    check_fine_tuning(name, opts, init_model, validation)
     digest = spec_digest({"model": spec, "init": str(init_model) if init_model else None})
     work_dir = Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
@@ -306,17 +267,16 @@ def _train(name: str, spec: dict, world: distributed.World, *, store_dir, train_
                        scaler=scaler)
         saved[0] = step
 
-    val = None
-    if val_pairs:
-        val = validate.load_validation_set(val_store, val_pairs, spec["input"]["template"],
-                                           f"models.{name}.train.validate")
-    epochs = StepLog(work_dir / "epochs.tsv", validate.COLUMNS, resumed_from) if val and world.main else None
+    val = validation
+    if val is not None:
+        val.check_template(spec["input"]["template"], f"models.{name}.train.validate")
+    epochs = StepLog(work_dir / "epochs.tsv", list(val.COLUMNS), resumed_from) if val and world.main else None
 
     def run_validation(step):
-        features = validate.embed(model, val, spec["input"], batch_size=sampler.batch_size, device=device,
-                                  amp_dtype=amp_dtype)
+        result = val.evaluate(model, spec["input"], batch_size=sampler.batch_size, device=device,
+                              amp_dtype=amp_dtype)
         set_train_mode(model, trainable, where_trainable)  # back from eval: frozen modules stay in eval mode
-        epochs.write({"step": step, "epoch": step / sampler.steps_per_epoch, **validate.metrics(features, val)})
+        epochs.write({"step": step, "epoch": step / sampler.steps_per_epoch, **result})
 
     log = None
     epoch_cache: dict[int, list[np.ndarray]] = {}
@@ -411,7 +371,7 @@ def _train(name: str, spec: dict, world: distributed.World, *, store_dir, train_
                "trainable": trainable, "head_init": head_init, "processes": world.size, "backend": world.backend,
                "validation": None}
     if val is not None:
-        summary["validation"] = validation_summary(work_dir / "epochs.tsv", val, val_store, val_pairs)
+        summary["validation"] = val.summary(work_dir / "epochs.tsv")
         for row in summary["validation"]["epochs"][-1:]:
             summary["final"].update({k: row[k] for k in ("val_accuracy", "val_auc")})
     write_json(summary_out, summary)

@@ -17,19 +17,19 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from facebench.align import open_faces, read_index
 from facebench.data.protocols import read_pairs_tsv
+from facebench.embed import eager_features
 from facebench.evaluate.scores import cosine
 from facebench.evaluate.verification import SortedScores, auc, contiguous_folds, kfold_accuracy, roc
-from facebench.io import read_json, rows_of
-
-# the epoch log's columns (work dir, then the summary); epoch = epochs completed (1 after the first; a run cut short
-# by train.steps ends with a fraction), unlike the step log's 0-based epoch of each step
-COLUMNS = ["step", "epoch", "val_accuracy", "val_auc"]
+from facebench.io import read_json, read_tsv, rows_of
+from facebench.store import open_faces, read_index
 
 
 @dataclass
 class ValidationSet:
+    # the epoch log's columns (work dir, then the summary); epoch = epochs completed (1 after the first; a run cut
+    # short by train.steps ends with a fraction), unlike the step log's 0-based epoch of each step
+    COLUMNS = ("step", "epoch", "val_accuracy", "val_auc")
     faces: np.ndarray  # the store's faces (memory map)
     rows: np.ndarray  # store rows to embed, each pair image once
     first: np.ndarray  # per pair: index into ``rows`` of its first image
@@ -37,14 +37,33 @@ class ValidationSet:
     labels: np.ndarray  # 1 = same person
     folds: np.ndarray  # fold id per pair
     dropped: int  # pairs left out because the align step failed on one of their faces
+    store: str  # the store and the pairs file, for the summary
+    pairs: str
+    template: str  # the faces' template
+
+    def check_template(self, template: str, where: str) -> None:
+        if self.template != template:
+            raise ValueError(f"{where}: the validation store {self.store} holds {self.template!r} faces, the model "
+                             f"takes {template!r}")
+
+    def evaluate(self, model: torch.nn.Module, input_spec: dict, *, batch_size: int, device: torch.device,
+                 amp_dtype=None) -> dict:
+        """val_accuracy and val_auc of ``model`` (left in eval mode; the caller restores its mode)."""
+        features = eager_features(model, self.faces, self.rows, input_spec, batch_size=batch_size, device=device,
+                                  amp_dtype=amp_dtype)
+        return metrics(features, self)
+
+    def summary(self, epochs_tsv: Path) -> dict:
+        """The validation part of a training summary: what was validated on, and the epoch log as a list of rows."""
+        header, rows = read_tsv(epochs_tsv, expect=list(self.COLUMNS))
+        table = [{c: (int(v) if c == "step" else float(v)) for c, v in zip(header, r)} for r in rows]
+        return {"store": self.store, "pairs": self.pairs, "pairs_used": int(len(self.labels)),
+                "dropped_pairs": self.dropped, "threshold_search": "exact", "epochs": table}
 
 
-def load_validation_set(store_dir, pairs_tsv, template: str, where: str) -> ValidationSet:
+def load_validation_set(store_dir, pairs_tsv, where: str) -> ValidationSet:
     """The pairs of ``pairs_tsv`` whose faces are in the store; ``where`` names the config key in errors."""
     held = read_json(Path(store_dir) / "summary.json")["template"]
-    if held != template:
-        raise ValueError(f"{where}: the validation store {store_dir} holds {held!r} faces, the model takes "
-                         f"{template!r}")
     index = read_index(store_dir)
     pairs = read_pairs_tsv(pairs_tsv)
     n = len(pairs["label"])
@@ -61,16 +80,7 @@ def load_validation_set(store_dir, pairs_tsv, template: str, where: str) -> Vali
     if len(set(folds.tolist())) < 2:  # a pairs file without folds: contiguous ones, as eval-pairs --folds does
         folds = contiguous_folds(kept, 10)
     return ValidationSet(open_faces(store_dir), rows, inverse[:kept], inverse[kept:], labels, folds,
-                         int(n - kept))
-
-
-def embed(model: torch.nn.Module, val: ValidationSet, input_spec: dict, *, batch_size: int, device: torch.device,
-          amp_dtype=None) -> np.ndarray:
-    """Features of every validation image (the model is left in eval mode; the caller restores its mode)."""
-    from facebench.embed import eager_features
-
-    return eager_features(model, val.faces, val.rows, input_spec, batch_size=batch_size, device=device,
-                          amp_dtype=amp_dtype)
+                         int(n - kept), str(store_dir), str(pairs_tsv), held)
 
 
 def metrics(features: np.ndarray, val: ValidationSet) -> dict:

@@ -1,0 +1,56 @@
+"""The light name lists that config validation reads (facebench.names, facebench.templates) equal what the code
+registers, and reading them imports neither torch, numpy nor OpenCV (Snakemake's own process has none of them)."""
+from __future__ import annotations
+
+import inspect
+import keyword
+import subprocess
+import sys
+
+import facebench.losses  # noqa: F401  (registers every loss)
+import facebench.models  # noqa: F401  (registers every backbone)
+from conftest import ROOT
+from facebench import align, names, templates
+from facebench.evaluate import scorers
+from facebench.losses.registry import _LOSSES
+from facebench.models.registry import _BACKBONES
+
+
+def keyword_args(fn) -> tuple[str, ...]:
+    """The keyword arguments a constructor takes, by their config names (``lambda_`` is ``lambda``)."""
+    out = []
+    for name, p in inspect.signature(fn).parameters.items():
+        if name == "self" or p.kind not in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) or p.default is p.empty:
+            continue
+        out.append(name[:-1] if name.endswith("_") and keyword.iskeyword(name[:-1]) else name)
+    return tuple(out)
+
+
+def test_backbones_and_their_arguments_equal_the_registry():
+    assert names.BACKBONES == {n: keyword_args(cls.__init__) for n, cls in _BACKBONES.items()}
+
+
+def test_losses_and_their_options_equal_the_registry():
+    options = {n: tuple(a for a in keyword_args(cls.__init__) if a != "num_classes") for n, cls in _LOSSES.items()}
+    assert names.LOSSES == options
+    assert set(names.CLASSIFIERS) == {n for n, c in _LOSSES.items() if c.classifies and not c.needs_pairs}
+
+
+def test_scorers_templates_and_methods_equal_the_code():
+    assert names.SCORERS == scorers.SCORERS
+    assert set(names.TEMPLATE_NAMES) == set(templates.TEMPLATES)
+    for name in names.TEMPLATE_NAMES:  # the array form align warps with is the same data
+        assert align.template(name).points.tolist() == [list(p) for p in templates.TEMPLATES[name]["points"]]
+    schema_methods = __import__("facebench.schema", fromlist=["load"]).load()["properties"]["alignments"][
+        "additionalProperties"]["properties"]["method"]["enum"]
+    assert tuple(schema_methods) == names.ALIGNMENT_METHODS
+
+
+def test_config_validation_imports_no_heavy_package():
+    code = ("import sys; import facebench.config, facebench.names, facebench.templates, facebench.schema; "
+            "heavy = sorted({'torch', 'numpy', 'cv2', 'skimage', 'scipy', 'sklearn', 'PIL'} & set(sys.modules)); "
+            "print(','.join(heavy))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                         env={"PYTHONPATH": str(ROOT / "workflow")})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "", f"config validation imports {out.stdout.strip()}"
