@@ -6,10 +6,11 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
-# A --configfile replaces config.yaml instead of being merged into it: a profile is one complete file.
-if not config:
+# A --configfile replaces config.yaml instead of being merged into it: a profile is one complete file. Without one,
+# config.yaml is read and --config key=value settings are merged into it.
+if not workflow.overwrite_configfiles:
 
-    configfile: "config.yaml"
+    configfile: f"{workflow.basedir}/config.yaml"
 
 
 include: "workflow/rules/common.smk"
