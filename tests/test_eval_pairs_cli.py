@@ -79,3 +79,16 @@ def test_cli_bad_file_exits_2_with_the_line(tmp_path):
     assert "bad.tsv: line 2: label 'yes' is not a number" in r.stderr
     r = run_cli("eval-pairs", tmp_path / "none.tsv")
     assert r.returncode == 2 and "no such file" in r.stderr
+
+
+@pytest.mark.parametrize("lines", [["score\tlabel\tpath", "0.9\t1\tA/a.jpg", "0.2\t0\tB/b.jpg"],
+                                   ["0.9\t1", "0.2\t0", "0.7\t1"]], ids=["header", "no-header"])
+def test_a_spreadsheet_export_with_bom_and_crlf_reads_as_the_plain_file(tmp_path, lines):
+    """A UTF-8 byte-order mark before the first line and CRLF line ends (what spreadsheets export) change nothing."""
+    plain = write(tmp_path / "plain.tsv", lines)
+    exported = tmp_path / "exported.tsv"
+    exported.write_bytes(b"\xef\xbb\xbf" + "\r\n".join(lines).encode() + b"\r\n")
+    want, got = read_scores(plain), read_scores(exported)
+    assert set(got) == set(want) == {"score", "label"}
+    for key in want:
+        np.testing.assert_array_equal(got[key], want[key])

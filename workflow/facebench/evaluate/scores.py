@@ -97,7 +97,8 @@ def read_scores(path: str | Path) -> dict[str, np.ndarray]:
     path = Path(path)
     if not path.is_file():
         raise ScoreFileError(f"{path}: no such file")
-    with open(path, encoding="utf-8", errors="replace") as fh:
+    # utf-8-sig: a spreadsheet's export starts with a byte-order mark, which is not part of the first column's name
+    with open(path, encoding="utf-8-sig", errors="replace") as fh:
         first = fh.readline().rstrip("\r\n").split("\t")
     if not any(first):
         raise ScoreFileError(f"{path}: line 1: empty")
