@@ -9,6 +9,11 @@ from torch import nn
 
 SMALL = 16  # embedding size for the interface tests: keeps the FCs (and the test) small
 FAST = {"iresnet": {"depth": 18}}  # the interface loop builds the cheapest member of a family with options
+# arcface_torch's deeper IResNets are iresnet18's class at another depth: the interface loop runs iresnet18 only,
+# tests/test_arch_iresnet.py checks every depth's layout (without building the big ones' weights)
+SAME_CLASS_AS_IRESNET18 = ("iresnet34", "iresnet50", "iresnet100", "iresnet200")
+INTERFACE = [n for n in models.names() if n not in SAME_CLASS_AS_IRESNET18]
+SMALLEST = {"inception_resnet_v1": (75, 75)}  # its last reduction needs 75 px; the others take 32 (overall stride 16)
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -19,13 +24,13 @@ def build(name, **kwargs):
 
 
 def input_size(model):
-    return getattr(model, "input_size", (112, 112))  # mobilefacenet fixes 112 x 112 and does not record it
+    return model.input_size
 
 
 def small(name, **kwargs):
-    """The family at its smallest input (32 x 32, a 2 x 2 final map) where it takes one: gradients and layer order
-    do not depend on the resolution, and the test stays fast on a shared CPU."""
-    return build(name, **kwargs) if name == "mobilefacenet" else build(name, input_size=(32, 32), **kwargs)
+    """The family at a small input (32 x 32, a 2 x 2 final map, where the network's stride allows it): gradients and
+    layer order do not depend on the resolution, and the test stays fast on a shared CPU."""
+    return build(name, input_size=SMALLEST.get(name, (32, 32)), **kwargs)
 
 
 def n_params(model):
@@ -37,10 +42,11 @@ def count(model, kind):
 
 
 def test_families_are_registered():
-    assert {"iresnet", "irse8", "mobilefacenet", "resnet18", "resnet50", "sphere20"} <= set(models.names())
+    assert {"iresnet", "irse8", "mobilefacenet", "resnet18", "resnet50", "sphere20", "iresnet18", "iresnet34",
+            "iresnet50", "iresnet100", "iresnet200", "inception_resnet_v1"} <= set(models.names())
 
 
-@pytest.mark.parametrize("name", models.names())
+@pytest.mark.parametrize("name", INTERFACE)
 def test_forward_shape_and_finite_gradients(name):
     torch.manual_seed(0)
     model = build(name)
@@ -63,7 +69,7 @@ def test_forward_shape_and_finite_gradients(name):
     assert stem.weight.grad.abs().sum() > 0, f"{name}: the gradient does not reach the first conv"
 
 
-@pytest.mark.parametrize("name", models.names())
+@pytest.mark.parametrize("name", INTERFACE)
 def test_same_seed_same_weights(name):
     states = []
     for _ in range(2):
@@ -77,11 +83,9 @@ def test_same_seed_same_weights(name):
     assert any(not torch.equal(states[0][k], other[k]) for k in other if k.endswith("weight")), "the seed is ignored"
 
 
-@pytest.mark.parametrize("name", models.names())
+@pytest.mark.parametrize("name", INTERFACE)
 def test_stem_conv_is_the_conv_that_sees_the_image(name):
     model = small(name).eval()
-    if name == "mobilefacenet" and not hasattr(type(model), "stem_conv"):
-        pytest.skip("mobilefacenet.stem_conv is for the lead to add (mobilefacenet.py is not this change's file)")
     first = []
     hooks = [m.register_forward_hook(lambda mod, inp, out: first.append(mod) if not first else None)
              for m in model.modules() if isinstance(m, nn.Conv2d)]
@@ -93,7 +97,10 @@ def test_stem_conv_is_the_conv_that_sees_the_image(name):
     assert model.stem_conv is first[0]
 
 
-@pytest.mark.parametrize(("name", "options"), [(n, {}) for n in models.names()] + [("sphere20", {"batch_norm": True})])
+OPTIONS = [("sphere20", {"batch_norm": True}), ("inception_resnet_v1", {"normalize": False})]
+
+
+@pytest.mark.parametrize(("name", "options"), [(n, {}) for n in INTERFACE] + OPTIONS)
 def test_output_layer_is_the_tail_that_makes_the_embedding(name, options):
     """`output_layer` (what fine-tuning with `trainable: output` trains) is the network's last layers: its parameters
     are a proper tail of the model's, its last module's output is the embedding, and it includes the final BN."""
@@ -119,6 +126,8 @@ def test_output_layer_is_the_tail_that_makes_the_embedding(name, options):
     ("iresnet", (112, 100)), ("iresnet", (0, 112)),
     ("irse8", (16, 16)), ("irse8", (33, 32)),  # 16 px gives a 1 x 1 map, less than its 2 x 2 pooling grid
     ("resnet18", (112, 104)), ("resnet50", (8, 112)),
+    ("mobilefacenet", (112, 100)), ("mobilefacenet", (8, 16)), ("iresnet50", (112, 104)), ("iresnet18", (96.5, 96)),
+    ("inception_resnet_v1", (74, 160)), ("inception_resnet_v1", (160,)),
 ])
 def test_invalid_input_size_is_refused_by_name(name, bad):
     with pytest.raises(ValueError, match="input_size") as err:

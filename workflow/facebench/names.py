@@ -10,7 +10,13 @@ from facebench.templates import TEMPLATES
 
 # backbone -> the keyword arguments it takes (models.<name>.backbone_args; input_size comes from the model's input)
 BACKBONES: dict[str, tuple[str, ...]] = {
+    "inception_resnet_v1": ("embedding_size", "input_size", "dropout", "normalize"),
     "iresnet": ("embedding_size", "input_size", "depth", "se", "dropout"),
+    "iresnet18": ("embedding_size", "input_size", "dropout"),
+    "iresnet34": ("embedding_size", "input_size", "dropout"),
+    "iresnet50": ("embedding_size", "input_size", "dropout"),
+    "iresnet100": ("embedding_size", "input_size", "dropout"),
+    "iresnet200": ("embedding_size", "input_size", "dropout"),
     "irse8": ("embedding_size", "input_size", "pool_size"),
     "mobilefacenet": ("embedding_size", "input_size"),
     "resnet18": ("embedding_size", "input_size"),

@@ -1,5 +1,6 @@
 """Backbones, one module per family; importing this package registers them all."""
-from facebench.models import iresnet, mobilefacenet, resnet, sphere  # noqa: F401  (importing registers them)
+# importing each family's module registers its names
+from facebench.models import arcface_iresnet, inception_resnet_v1, iresnet, mobilefacenet, resnet, sphere  # noqa: F401
 from facebench.models.registry import build, names, register
 
 __all__ = ["build", "names", "register"]

@@ -1,10 +1,16 @@
-"""MobileFaceNet (Chen et al., CCBR 2018): depthwise-separable bottlenecks and a global depthwise (GDC) head."""
+"""MobileFaceNet (Chen et al., CCBR 2018): depthwise-separable bottlenecks and a global depthwise (GDC) head.
+
+The network's overall stride is 16 (four stride-2 layers), and the GDC's kernel is the whole last feature map, so it
+follows the input: 7 x 7 at 112 x 112 (the paper's and the published checkpoint's), 7 x 6 at 112 x 96. Any input
+whose sides are multiples of 16 builds; the tensor names do not depend on it.
+"""
 from __future__ import annotations
 
 import torch
 from torch import nn
 
 from facebench.models.registry import register
+from facebench.models.shapes import check_batch, check_embedding_size, check_input_size
 
 
 class ConvBlock(nn.Module):
@@ -47,13 +53,14 @@ class Stage(nn.Module):
 
 @register("mobilefacenet")
 class MobileFaceNet(nn.Module):
-    """112x112 RGB in, `embedding_size`-d feature out (no normalisation: the scorer normalises)."""
+    """H x W RGB in (sides multiples of 16; 112 x 112 by default), `embedding_size`-d feature out (no normalisation:
+    the scorer normalises). The GDC kernel is H/16 x W/16."""
 
     def __init__(self, embedding_size: int = 128, input_size: tuple[int, int] = (112, 112)):
         super().__init__()
-        if tuple(input_size) != (112, 112):
-            raise ValueError("mobilefacenet: input_size must be (112, 112) (its 7x7 GDC needs it), "
-                             f"got {tuple(input_size)}")
+        self.embedding_size = check_embedding_size("mobilefacenet", embedding_size)
+        self.input_size = check_input_size("mobilefacenet", input_size, 16)
+        h, w = self.input_size
         self.conv1 = ConvBlock(3, 64, 3, 2, 1)
         self.conv2_dw = ConvBlock(64, 64, 3, 1, 1, groups=64)
         self.conv_23 = Bottleneck(64, 64, 128, stride=2)
@@ -65,11 +72,10 @@ class MobileFaceNet(nn.Module):
         self.sep = nn.Conv2d(128, 512, 1, bias=False)
         self.sep_bn = nn.BatchNorm2d(512)
         self.prelu = nn.PReLU(512)
-        self.GDC_dw = nn.Conv2d(512, 512, 7, groups=512, bias=False)
+        self.GDC_dw = nn.Conv2d(512, 512, (h // 16, w // 16), groups=512, bias=False)
         self.GDC_bn = nn.BatchNorm2d(512)
         self.features = nn.Conv2d(512, embedding_size, 1, bias=False)
         self.last_bn = nn.BatchNorm2d(embedding_size)
-        self.embedding_size = embedding_size
 
     @property
     def stem_conv(self) -> nn.Conv2d:
@@ -83,6 +89,7 @@ class MobileFaceNet(nn.Module):
         return self.GDC_dw, self.GDC_bn, self.features, self.last_bn
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_batch("mobilefacenet", x, self.input_size)
         x = self.conv2_dw(self.conv1(x))
         x = self.conv_5(self.conv_45(self.conv_4(self.conv_34(self.conv_3(self.conv_23(x))))))
         x = self.prelu(self.sep_bn(self.sep(x)))
