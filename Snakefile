@@ -37,6 +37,9 @@ include: "workflow/rules/analysis.smk"
 include: "workflow/rules/report.smk"
 
 
+# Local rules: the ones that download (fetch_dataset, fetch_mtcnn_weights, fetch_weights), since cluster nodes often
+# have no network, each marked `localrule: True` in its own rule rather than listed in a `localrules:` directive here:
+# the flag follows a rule renamed by `use rule * from facebench as fb_*`, a list of names would not.
 rule all:
     input:
         "report/index.html",

@@ -27,7 +27,7 @@ def test_every_shipped_profile_is_valid(root):
 
 def test_defaults_are_filled(smoke):
     cfg = validate_config(smoke, SCHEMA)
-    assert cfg["embed"] == {"batch_size": 16, "device": "auto"}
+    assert cfg["embed"] == {"batch_size": 16, "device": "auto", "threads": 2}
     assert cfg["verification"]["threshold_search"] == ["grid", "exact"]
     assert cfg["alignments"]["center"] == {"method": "center"}
     assert cfg["detect"]["mtcnn"]["factor"] == 0.709
@@ -42,7 +42,7 @@ def test_defaults_are_filled(smoke):
                                                                         r"backbone 'resnet9000'"),
     (lambda c: c["models"]["pretrained"]["weights"].update(sha256="xyz"), r"models.pretrained.weights.sha256"),
     (lambda c: c["datasets"]["lfw"]["images"].pop("path"), r"datasets.lfw.images: needs exactly one of \['path', "
-                                                           r"'url'\]"),
+                                                           r"'pip', 'url'\]"),
     (lambda c: c["evaluate"][0].update(model="nope"), r"evaluate.0.model: 'nope' is not a key of models"),
     (lambda c: c["evaluate"][0].update(alignments=["dlib"]), r"evaluate.0.alignments: 'dlib' is not a key of "
                                                              r"alignments"),

@@ -79,3 +79,44 @@ def test_the_published_mobilefacenet_checkpoint_imports_exactly():
     with torch.inference_mode():
         out = model(torch.zeros(2, 3, 112, 112))
     assert out.shape == (2, 128) and torch.isfinite(out).all()
+
+
+# ---------------------------------------------------------------- the command: fetched file in, model file out
+def import_weights_cli(tmp_path, source, **weights):
+    """``facebench import-weights`` in this process, as rule import_weights runs it on rule fetch_weights' file."""
+    import json
+
+    from facebench.cli import main
+
+    spec = {"backbone": "mobilefacenet", "input": {"template": "arcface112"},
+            # a URL nothing answers: the command must read the fetched file, never download
+            "weights": {"url": "https://127.0.0.1:9/never-fetched.pth", "key_prefix": "arcface.", **weights}}
+    out = tmp_path / "model.pt"
+    code = main(["import-weights", "pretrained", "--spec", json.dumps(spec), "--source", str(source),
+                 "--out", str(out)])
+    return code, out
+
+
+def test_import_weights_reads_the_fetched_file_and_leaves_it(tmp_path, capsys):
+    import hashlib
+
+    source = tmp_path / "source.pth"
+    torch.save(small_source(), source)
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()
+    code, out = import_weights_cli(tmp_path, source, sha256=digest)
+    assert code == 0, capsys.readouterr().err
+    assert source.read_bytes() and hashlib.sha256(source.read_bytes()).hexdigest() == digest  # left as fetched
+    _, info = load_model(out)
+    assert info["meta"]["imported_sha256"] == digest and info["meta"]["origin"].endswith("never-fetched.pth")
+
+
+def test_import_weights_refuses_a_source_that_is_not_the_pinned_file(tmp_path, capsys):
+    source = tmp_path / "source.pth"
+    torch.save(small_source(), source)
+    code, out = import_weights_cli(tmp_path, source, sha256="0" * 64)
+    err = capsys.readouterr().err
+    assert code == 2 and "models.pretrained.weights.sha256: " in err and f"{source} has sha256" in err, err
+    assert not out.exists() and source.exists()
+    code, out = import_weights_cli(tmp_path, tmp_path / "absent.pth")
+    err = capsys.readouterr().err
+    assert code == 2 and "absent.pth: no fetched checkpoint for models.pretrained.weights" in err, err

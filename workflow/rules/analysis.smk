@@ -17,13 +17,13 @@ rule tsne_train:
         model=one_of(TRAINED),
     conda:
         "../../envs/torch.yaml"
-    threads: 1
+    threads: config["analysis"]["tsne_threads"]
     params:
-        store=train_store,
+        store=lambda w, input: folder(input.faces),
         seed=config["seed"],
     shell:
         "python -m facebench tsne --model {input.model} --store {params.store} --train-list {input.train_list} "
-        "--seed {params.seed} --threads {threads} --out {output} 2>&1 | tee {log}"
+        "--seed {params.seed} --threads {threads} --out {output} > {log} 2>&1"
 
 
 rule kernels:
@@ -33,10 +33,12 @@ rule kernels:
         f"{RESULTS}/analysis/kernels/{{model}}.npz",
     log:
         f"{RESULTS}/logs/kernels/{{model}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/kernels/{{model}}.tsv"
     conda:
         "../../envs/torch.yaml"
     shell:
-        "python -m facebench kernels --model {input} --out {output} 2>&1 | tee {log}"
+        "python -m facebench kernels --model {input} --out {output} > {log} 2>&1"
 
 
 rule embedding_stats:
@@ -59,7 +61,7 @@ rule embedding_stats:
     shell:
         "python -m facebench embedding-stats --embeddings {input.embeddings} --identification {input.table} "
         "--threshold-from {input.threshold} --seed {params.seed} --max-pairs {params.max_pairs} "
-        "--meta {params.meta} --out {output} 2>&1 | tee {log}"
+        "--meta {params.meta} --out {output} > {log} 2>&1"
 
 
 rule compare_scorers:
@@ -88,7 +90,7 @@ rule compare_scorers:
         ),
     shell:
         "python -m facebench compare-scorers --embeddings {input.embeddings} --pairs {input.pairs} --scorers {params.scorers} "
-        "--seed {params.seed} --n-pairs {params.n_pairs} --meta {params.meta} --out {output} 2>&1 | tee {log}"
+        "--seed {params.seed} --n-pairs {params.n_pairs} --meta {params.meta} --out {output} > {log} 2>&1"
 
 
 rule cpd:
@@ -105,7 +107,7 @@ rule cpd:
         degraded=one_of(DEGRADED),
     conda:
         "../../envs/torch.yaml"
-    threads: 2
+    threads: config["analysis"]["threads"]
     params:
         points=config["analysis"]["cpd_points"],
         seed=config["seed"],
@@ -119,4 +121,4 @@ rule cpd:
         ),
     shell:
         "python -m facebench cpd --high {input.high} --degraded {input.degraded} --points {params.points} "
-        "--seed {params.seed} --meta {params.meta} --out {output} 2>&1 | tee {log}"
+        "--seed {params.seed} --meta {params.meta} --out {output} > {log} 2>&1"

@@ -6,7 +6,9 @@ import shlex
 import sys
 from pathlib import Path
 
-ROOT = Path(workflow.basedir)
+# the checkout: this file's folder's grandparent (workflow.basedir is the folder of the outermost Snakefile, another
+# one where this workflow is used as a module)
+ROOT = Path(workflow.current_basedir).parents[1]
 # Snakemake's own process reads the config checks from the checkout: Snakemake alone is installed there (conda users),
 # and facebench.config imports only PyYAML, jsonschema and the light name lists (facebench.names, .templates).
 sys.path.insert(0, str(ROOT / "workflow"))
@@ -21,7 +23,12 @@ if workflow.is_main_process:  # a job runs where its inputs were checked, maybe 
 _LIBRARY = str(ROOT / "workflow")
 _PATHS = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
 os.environ.update(PYTHONPATH=os.pathsep.join([_LIBRARY] + [p for p in _PATHS if p != _LIBRARY]))
+# The one prefix of every input, output, log and benchmark pattern. Commands are given the folders they write as
+# derived from their outputs (params: lambda w, output: ...), never a path spelled here, so the workflow runs as a
+# Snakemake module with a prefix (`module facebench: ... prefix: "fb"`: every output lands under fb/).
 RESULTS = "results"
+# Logs: a job's stdout and stderr go to its log file alone (`> {log} 2>&1`): `| tee` showed no live progress bar
+# either (stderr is a pipe then), and interleaved parallel jobs; show-failed-logs prints the log of a failed job.
 # tracked inputs of the report live in the repository, wherever the workflow is run from (--directory)
 PUBLISHED = str(ROOT / config["report"]["published"])
 REPORT_TEMPLATE = str(ROOT / "report/templates/index.html.j2")
@@ -32,12 +39,27 @@ def as_json(obj):
     return shlex.quote(json.dumps(obj, sort_keys=True))
 
 
+def folder(path):
+    """The folder holding an input or output file: where a command reads or writes a whole store or stage."""
+    return str(Path(path).parent)
+
+
 def dataset_spec(w):
     return config["datasets"][w.dataset]
 
 
 def model_spec(w):
     return config["models"][w.model]
+
+
+# how a fetched checkpoint is read (rule import_weights), not where it comes from (rule fetch_weights)
+CONVERSION_KEYS = ("key_prefix", "rename", "container", "drop", "map")
+
+
+def weights_source(w):
+    """A published model's weights source without its conversion options: changing those reruns the import, not
+    the download."""
+    return {k: v for k, v in model_spec(w)["weights"].items() if k not in CONVERSION_KEYS}
 
 
 def template_of(model):
@@ -170,7 +192,7 @@ def published_roc_files():
     for i, f in enumerate(files):
         if not f.is_file():
             raise ValueError(f"config key report.published_roc.methods[{i}]: no such file {f}")
-    return [str(f) for f in files]
+    return [os.path.abspath(f) for f in files]  # absolute: a module's prefix applies to outputs, not to these
 
 
 IMPORTED = sorted(m for m, spec in config["models"].items() if "weights" in spec)

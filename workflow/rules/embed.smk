@@ -14,13 +14,13 @@ rule embed:
         f"{RESULTS}/benchmarks/embed/{{model}}-{{dataset}}-{{alignment}}.tsv"
     conda:
         "../../envs/torch.yaml"
-    threads: 2
+    threads: config["embed"]["threads"]
     resources:
         gpu=0 if config["embed"]["device"] == "cpu" else 1,  # auto asks for one: on a cluster it means use a GPU
     params:
-        store=lambda w: store(w.dataset, w.alignment, template_of(w.model)),
+        store=lambda w, input: folder(input.faces),
         batch_size=config["embed"]["batch_size"],
         device=config["embed"]["device"],
     shell:
         "python -m facebench embed --model {input.model} --store {params.store} --images {input.images} --out {output} "
-        "--batch-size {params.batch_size} --device {params.device} --threads {threads} 2>&1 | tee {log}"
+        "--batch-size {params.batch_size} --device {params.device} --threads {threads} > {log} 2>&1"

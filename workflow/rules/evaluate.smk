@@ -16,18 +16,17 @@ rule verify:
         roc=[f"{METRICS}/{{protocol}}-{f}-{s}.roc.npz" for f in FEATURES for s in SEARCHES],
     log:
         f"{RESULTS}/logs/verify/{{model}}-{{dataset}}-{{alignment}}-{{protocol}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/verify/{{model}}-{{dataset}}-{{alignment}}-{{protocol}}.tsv"
     conda:
         "../../envs/data.yaml"
     params:
         features=" ".join(FEATURES),
         searches=" ".join(SEARCHES),
         far=" ".join(str(v) for v in config["verification"]["far"]),
-        scores=lambda w: shlex.quote(
-            f"{RESULTS}/scores/{w.model}/{w.dataset}/{w.alignment}/{w.protocol}-{{features}}.tsv"
-        ),
-        metrics=lambda w: shlex.quote(
-            f"{RESULTS}/metrics/{w.model}/{w.dataset}/{w.alignment}/{w.protocol}-{{features}}-{{search}}"
-        ),
+        # the command's file name patterns, in the folders of the outputs they name
+        scores=lambda w, output: shlex.quote(f"{folder(output.scores[0])}/{w.protocol}-{{features}}.tsv"),
+        metrics=lambda w, output: shlex.quote(f"{folder(output.metrics[0])}/{w.protocol}-{{features}}-{{search}}"),
         meta=lambda w: provenance(
             "verify",
             model=w.model,
@@ -51,11 +50,13 @@ rule rank:
         [f"{METRICS}/rank-{f}.json" for f in FEATURES],
     log:
         f"{RESULTS}/logs/rank/{{model}}-{{dataset}}-{{alignment}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/rank/{{model}}-{{dataset}}-{{alignment}}.tsv"
     conda:
         "../../envs/data.yaml"
     params:
         features=" ".join(FEATURES),
-        out=lambda w: shlex.quote(f"{RESULTS}/metrics/{w.model}/{w.dataset}/{w.alignment}/rank-{{features}}.json"),
+        out=lambda w, output: shlex.quote(f"{folder(output[0])}/rank-{{features}}.json"),
         meta=lambda w: provenance("rank", model=w.model, dataset=w.dataset, alignment=w.alignment),
     shell:
         "python -m facebench rank --embeddings {input.embeddings} --identification {input.table} "

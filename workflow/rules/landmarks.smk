@@ -12,6 +12,8 @@ rule landmarks_provided:
         summary=f"{RESULTS}/landmarks/{{dataset}}/{{source}}.json",
     log:
         f"{RESULTS}/logs/landmarks_provided/{{dataset}}-{{source}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/landmarks_provided/{{dataset}}-{{source}}.tsv"
     wildcard_constraints:
         source=r"(?!mtcnn)[A-Za-z0-9_-]+",  # mtcnn* files are the detector's (rules below)
     conda:
@@ -22,25 +24,28 @@ rule landmarks_provided:
         ),
     shell:
         "python -m facebench landmarks-provided --manifest {input.manifest} --source {wildcards.source} "
-        "--images {input.images} --frame {params.frame} --out {output.tsv} --summary {output.summary} "
-        "2>&1 | tee {log}"
+        "--images {input.images} --frame {params.frame} --out {output.tsv} --summary {output.summary} > {log} 2>&1"
 
 
-# MTCNN: the published weights, fetched and checked, then one detection pass over the images the protocols use.
+# MTCNN: the published weights, fetched and checked (a local job: it downloads), then one detection pass over the
+# images the protocols use.
 rule fetch_mtcnn_weights:
     output:
         f"{RESULTS}/models/mtcnn/{{net}}.pt",
     log:
         f"{RESULTS}/logs/fetch_mtcnn_weights/{{net}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/fetch_mtcnn_weights/{{net}}.tsv"
     wildcard_constraints:
         net="pnet|rnet|onet",
+    localrule: True
     conda:
         "../../envs/data.yaml"
     params:
         spec=lambda w: as_json(config["detect"]["mtcnn"]["weights"][w.net]),
     shell:
         "python -m facebench fetch-file --spec {params.spec} --key detect.mtcnn.weights.{wildcards.net} --out {output} "
-        "2>&1 | tee {log}"
+        "> {log} 2>&1"
 
 
 rule landmarks_mtcnn:
@@ -59,11 +64,11 @@ rule landmarks_mtcnn:
         "../../envs/torch.yaml"
     threads: lambda w: config["detect"]["mtcnn"]["threads"]
     params:
-        weights=lambda w, input: str(Path(input.weights[0]).parent),
+        weights=lambda w, input: folder(input.weights[0]),
         options=lambda w: mtcnn_options(),
     shell:
         "python -m facebench landmarks --manifest {input.manifest} --list {input.images} --weights {params.weights} "
-        "{params.options} --threads {threads} -o {output.tsv} --summary {output.summary} 2>&1 | tee {log}"
+        "{params.options} --threads {threads} -o {output.tsv} --summary {output.summary} > {log} 2>&1"
 
 
 # How far detected points are from a provided reference, in the dataset's frame, with example images drawn.
@@ -79,6 +84,8 @@ rule landmark_agreement:
         figure=f"{RESULTS}/landmarks/{{dataset}}/mtcnn-vs-{{reference}}.png",
     log:
         f"{RESULTS}/logs/landmark_agreement/{{dataset}}-{{reference}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/landmark_agreement/{{dataset}}-{{reference}}.tsv"
     conda:
         "../../envs/report.yaml"
     params:
@@ -88,4 +95,4 @@ rule landmark_agreement:
         "python -m facebench landmark-agreement --manifest {input.manifest} --images {input.images} "
         "--detected {input.detected} --detected-summary {input.detected_summary} --reference {input.reference} "
         "--reference-name {wildcards.reference} --frame {params.frame} --examples {params.examples} "
-        "--figure {output.figure} --out {output.json} 2>&1 | tee {log}"
+        "--figure {output.figure} --out {output.json} > {log} 2>&1"

@@ -16,6 +16,8 @@ rule report:
         manifest="report/manifest.json",
     log:
         f"{RESULTS}/logs/report/report.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/report/report.tsv"
     conda:
         "../../envs/report.yaml"
     params:
@@ -31,4 +33,4 @@ rule report:
         "python -m facebench report {input.metrics} --studies {input.studies} --training {input.training} --tsne {input.tsne} "
         "--analysis {input.analysis} --published-roc {input.published_roc} "
         "--published {input.published} --template {input.template} "
-        "--spec {params.spec} --out {output.html} --manifest {output.manifest} 2>&1 | tee {log}"
+        "--spec {params.spec} --out {output.html} --manifest {output.manifest} > {log} 2>&1"

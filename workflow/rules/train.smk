@@ -1,6 +1,7 @@
 # Training: one job per trained model of config (its backbone, loss, training dataset and alignment), run as one
 # process, or as train.processes data-parallel ones under torchrun.
-# The resumable state lives in results/train/<model>/work (not an output, so a failed or killed job keeps it).
+# The resumable state lives in work/ beside the training log, results/train/<model>/work (not an output, so a failed
+# or killed job keeps it).
 
 
 rule train:
@@ -26,10 +27,10 @@ rule train:
         gpu=train_gpus,
     params:
         spec=lambda w: as_json(model_spec(w)),
-        store=train_store,
+        store=lambda w, input: folder(input.faces),
         init=lambda w, input: f"--init {input.init}" if input.init else "",
         val=train_validation_options,
-        work=lambda w: f"{RESULTS}/train/{w.model}/work",
+        work=lambda w, output: f"{folder(output.summary)}/work",
         device=lambda w: model_spec(w)["train"]["device"],
         launcher=train_launcher,
         threads=train_process_threads,
@@ -37,4 +38,4 @@ rule train:
         "{params.launcher} facebench train {wildcards.model} --spec {params.spec} --store {params.store} "
         "--train-list {input.train_list} {params.init} {params.val} --out {output.model} --log {output.log} "
         "--summary {output.summary} --work {params.work} --device {params.device} --threads {params.threads} "
-        "2>&1 | tee {log}"
+        "> {log} 2>&1"

@@ -54,10 +54,10 @@ def cmd_image_list(a):
 
 
 def cmd_fetch_file(a):
-    from facebench.data.download import fetch
+    from facebench.data.download import fetch, origin
 
     path = fetch(a.spec, a.out, key=a.key)
-    print(f"{a.key}: {path}")
+    print(f"{a.key}: {origin(a.spec)} -> {path}")
 
 
 def register(add) -> None:

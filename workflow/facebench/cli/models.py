@@ -27,7 +27,7 @@ def cmd_import_weights(a):
     digest = verify(source, weights.get(field), key=key, field=field, origin=str(source))
     bargs = backbone_args(spec, f"models.{a.name}")
     model = build(spec["backbone"], **bargs)
-    report = import_checkpoint(source, model, weights.get("key_prefix", ""), weights.get("rename"))
+    report = import_checkpoint(source, model, weights, key)
     save_model(a.out, model, backbone=spec["backbone"], backbone_args=bargs, input_spec=spec["input"],
                meta={"origin": origin(weights), "source_sha256": weights.get("sha256"), "imported_sha256": digest,
                      **({"member": weights["member"]} if "member" in weights else {}), **report})

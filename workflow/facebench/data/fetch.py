@@ -1,4 +1,4 @@
-"""Make a dataset available: images and protocol files from URLs or local paths, verified, with a manifest.
+"""Make a dataset available: images and protocol files from URLs, local paths or packages, verified, with a manifest.
 
 The manifest (``manifest.json``) is the one file later stages read to find a dataset: where its images are, and
 the verified copies of its protocol and landmark files with their sha256. Images from a local folder are used in
@@ -11,10 +11,11 @@ folder used in place, or an archive extracted like the images; pinned by ``tree_
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 
 from facebench.data import formats
-from facebench.data.download import fetch, verify
+from facebench.data.download import fetch, origin, verify
 from facebench.data.extract import extract
 from facebench.io import sha256_file, write_json, write_text
 
@@ -35,9 +36,10 @@ def _folder(spec: dict, work: Path, key: str, target: str, extracted: dict[Path,
         return Path(spec["path"]).resolve(), f"local folder {spec['path']}"
     if "path" in spec and not Path(spec["path"]).exists():
         raise FileNotFoundError(f"{key}.path: {spec['path']} does not exist")
-    if "url" not in spec and "path" not in spec:
-        raise ValueError(f"{key}: give 'url' (an archive) or 'path' (a folder or an archive)")
-    archive = work / "downloads" / (spec.get("filename") or Path(spec.get("url") or spec["path"]).name or "archive")
+    if not {"url", "path", "pip"} & set(spec):
+        raise ValueError(f"{key}: give 'url' or 'pip' (an archive) or 'path' (a folder or an archive)")
+    named = Path(spec.get("url") or spec.get("path") or re.sub(r"[^A-Za-z0-9._-]+", "_", spec["pip"])).name
+    archive = work / "downloads" / (spec.get("filename") or named or "archive")
     if archive not in extracted:
         if archive.exists() and spec.get("sha256"):
             verify(archive, spec["sha256"], key=key, origin=str(archive))  # a kept download is reused only if whole
@@ -49,7 +51,7 @@ def _folder(spec: dict, work: Path, key: str, target: str, extracted: dict[Path,
     root = extracted[archive] / spec["subdir"] if spec.get("subdir") else extracted[archive]
     if not root.is_dir():
         raise FileNotFoundError(f"{key}.subdir: {spec.get('subdir')!r} is not a folder inside {archive}")
-    return root.resolve(), spec.get("url") or spec["path"]
+    return root.resolve(), origin(spec)
 
 
 def _checked_tree(root: Path, files: list[str], spec: dict, key: str, what: str) -> str:
@@ -73,7 +75,7 @@ def _landmark_folder(spec: dict, work: Path, key: str, source: str, extracted: d
 
 def _file(spec: dict, dest: Path, key: str) -> dict:
     fetch(spec, dest, key=key)
-    return {"path": dest.as_posix(), "sha256": sha256_file(dest), "origin": spec.get("url") or spec.get("path")}
+    return {"path": dest.as_posix(), "sha256": sha256_file(dest), "origin": origin(spec)}
 
 
 def fetch_dataset(name: str, spec: dict, out_dir: str | Path) -> dict:
