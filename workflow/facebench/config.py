@@ -7,6 +7,7 @@ It runs in Snakemake's own process, which holds only Snakemake, PyYAML and jsons
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 
 import jsonschema
@@ -82,6 +83,8 @@ def check_references(config: dict) -> None:
             problems.append(f"config key models.{name}.input.template: unknown template")
         if "train" in model:
             problems += _train_problems(name, model, config)
+        if "weights" in model:
+            problems += _weights_problems(name, model["weights"])
         if model["input"]["template"] in TEMPLATES:
             try:
                 backbone_args(model, f"models.{name}")
@@ -172,6 +175,34 @@ def _split_problems(name: str, ds: dict) -> list[str]:
                 spec.get("part", default) not in split["fractions"]:
             out.append(f"config key datasets.{name}.{use}.part: {spec.get('part', default)!r} is not a part of "
                        f"datasets.{name}.split.fractions")
+    return out
+
+
+def _weights_problems(name: str, weights: dict) -> list[str]:
+    """A published checkpoint's import options (facebench.models.convert) that can be checked without torch: map's
+    value, and that every rename rule (pattern and replacement) and drop pattern compiles. Whether container names a
+    key of the file is not checked here, not even for a local path: that needs the file loaded, by torch; the import
+    checks it, naming the key."""
+    where, out = f"config key models.{name}.weights", []
+    if "map" in weights and weights["map"] != "by-order":
+        out.append(f"{where}.map: {weights['map']!r} is not a way to match tensors; the one there is: 'by-order' "
+                   "(without map: by name)")
+
+    def compiled(pattern, key):
+        try:
+            return re.compile(pattern)
+        except re.error as err:
+            out.append(f"{where}.{key}: {pattern!r} is not a regular expression ({err})")
+
+    for i, rule in enumerate(weights.get("rename", [])):
+        pattern = compiled(rule["pattern"], f"rename[{i}].pattern")
+        try:
+            if pattern is not None:
+                pattern.sub(rule["replace"], "")  # parses the replacement: escapes, group references
+        except (re.error, IndexError) as err:
+            out.append(f"{where}.rename[{i}].replace: {rule['replace']!r} does not fit its pattern ({err})")
+    for i, pattern in enumerate(weights.get("drop", [])):
+        compiled(pattern, f"drop[{i}]")
     return out
 
 

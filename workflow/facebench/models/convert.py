@@ -1,58 +1,239 @@
 """Import a published checkpoint into the project's own backbone definition, checking every tensor.
 
-The source state dict's keys are mapped by stripping ``key_prefix`` and applying ``rename`` (old prefix -> new);
-every target tensor must be found with exactly the same shape, and no source tensor may be left over.
+How the file is read is config, the keys of a model's ``weights`` (workflow/schemas/config.schema.yaml, ``source``):
+
+- ``container``: the key, or dotted key path (``module.state_dict``), of the state dict inside the loaded file. Given,
+  exactly that path is used and a missing key is an error naming ``<where>.container`` and the file's top-level keys.
+  Absent, the automatic default: the file's ``state_dict`` entry when it has one (a mapping), else the file itself.
+- ``drop``: regexes (``re.search``) of the source keys, as stored in the container, of tensors deliberately not
+  imported (a classifier such as facenet-pytorch's ``logits.weight``); their number and keys are in the report.
+- ``key_prefix``: stripped from every other key, each of which must have it.
+- ``rename``: ``[{pattern: regex, replace: string}, ...]``, each rule ``re.sub(pattern, replace, key)`` (every match;
+  ``\\1`` and ``\\g<name>`` refer to groups), applied in order to every key after ``key_prefix`` is stripped.
+- ``map``: absent, by name: every model tensor must be found, no source tensor may be left over (missing and
+  unexpected keys named). ``by-order``: the i-th source tensor goes to the i-th tensor of the model's state dict.
+
+Either way every tensor is checked: its shape, and its kind (floating point or integer) against the model's; a
+mismatch is refused before the model is touched. The file is loaded weights-only (facebench.weights), so a file that
+carries code is refused.
 """
 from __future__ import annotations
+
+import re
+from collections.abc import Mapping
 
 import torch
 
 from facebench.weights import load_weights_only
+
+BY_ORDER = "by-order"
+MAPS = (BY_ORDER,)  # without ``map``: by name
+SHOWN = 8  # keys, or table rows, an error lists before "... and N more"
 
 
 class ConversionError(ValueError):
     pass
 
 
-def map_state_dict(source: dict, target: dict, key_prefix: str = "", rename: dict | None = None,
-                   origin: str = "checkpoint") -> dict:
-    rename = rename or {}
-    mapped = {}
+def _listing(keys, limit: int = SHOWN) -> str:
+    keys = list(keys)
+    text = ", ".join(repr(k) for k in keys[:limit])
+    return f"[{text}{f', ... ({len(keys)} in all)' if len(keys) > limit else ''}]"
+
+
+def open_container(loaded, container: str | None, where: str, origin: str) -> tuple[Mapping, str | None]:
+    """(the state dict inside ``loaded``, the container path used or None for the file itself)."""
+    if container is None:  # the automatic default
+        if isinstance(loaded, Mapping) and isinstance(loaded.get("state_dict"), Mapping):
+            return loaded["state_dict"], "state_dict"
+        if not isinstance(loaded, Mapping):
+            raise ConversionError(f"{origin}: expected a state dict, found {type(loaded).__name__}")
+        return loaded, None
+    if not isinstance(loaded, Mapping):
+        raise ConversionError(f"{origin}: config key {where}.container: {container!r}: the file holds a "
+                              f"{type(loaded).__name__}, not a mapping of keys")
+    node, parts, walked = loaded, container.split("."), []
+    while parts:
+        if not isinstance(node, Mapping):
+            raise ConversionError(f"{origin}: config key {where}.container: {container!r}: "
+                                  f"{'.'.join(walked)!r} is a {type(node).__name__}, not a mapping of keys")
+        for n in range(len(parts), 0, -1):  # the longest key first: a key may itself hold dots
+            key = ".".join(parts[:n])
+            if key in node:
+                break
+        else:
+            inner = (f" ({'.'.join(walked)!r} is there but has no {parts[0]!r}; its keys: {_listing(node)})"
+                     if walked else "")
+            raise ConversionError(f"{origin}: config key {where}.container: {container!r} is not in the file{inner}; "
+                                  f"the file's top-level keys: {_listing(loaded)}")
+        node, walked, parts = node[key], walked + [key], parts[n:]
+    if not isinstance(node, Mapping):
+        raise ConversionError(f"{origin}: config key {where}.container: {container!r} is a "
+                              f"{type(node).__name__}, not a state dict")
+    return node, container
+
+
+def _compile(pattern, key: str, origin: str) -> re.Pattern:
+    try:
+        return re.compile(pattern)
+    except (re.error, TypeError) as err:
+        raise ConversionError(f"{origin}: config key {key}: {pattern!r} is not a regular expression ({err})") from err
+
+
+def _renamer(rename, where: str, origin: str):
+    """``key -> new key`` for the ``rename`` rules (a list); a mapping is the former form, kept for Python callers:
+    exact prefixes, the first that matches replaced."""
+    if not rename:
+        return lambda key: key
+    if isinstance(rename, Mapping):
+        def by_prefix(key):
+            for old, new in rename.items():
+                if key.startswith(old):
+                    return new + key[len(old):]
+            return key
+        return by_prefix
+    rules = []
+    for i, rule in enumerate(rename):
+        if not isinstance(rule, Mapping) or set(rule) != {"pattern", "replace"}:
+            raise ConversionError(f"{origin}: config key {where}.rename[{i}]: a rule is {{pattern: regex, replace: "
+                                  f"string}}, got {rule!r}")
+        rules.append((i, _compile(rule["pattern"], f"{where}.rename[{i}].pattern", origin), rule["replace"]))
+
+    def by_rules(key):
+        for i, pattern, replace in rules:
+            try:
+                key = pattern.sub(replace, key)
+            except (re.error, IndexError) as err:
+                raise ConversionError(f"{origin}: config key {where}.rename[{i}].replace: {replace!r}: {err}") from err
+        return key
+    return by_rules
+
+
+def _kind(t: torch.Tensor) -> str:
+    return "floating" if t.is_floating_point() else "integer"
+
+
+def source_entries(source: Mapping, weights: Mapping, where: str, origin: str) -> tuple[list, list]:
+    """([(key in the file, key after key_prefix and rename, tensor)] in the file's order, [dropped keys])."""
+    key_prefix = weights.get("key_prefix") or ""
+    drop = [_compile(p, f"{where}.drop[{i}]", origin) for i, p in enumerate(weights.get("drop") or [])]
+    rename = _renamer(weights.get("rename"), where, origin)
+    entries, dropped = [], []
     for key, value in source.items():
+        if drop and isinstance(key, str) and any(p.search(key) for p in drop):
+            dropped.append(key)
+            continue
         if not isinstance(value, torch.Tensor):
             raise ConversionError(f"{origin}: entry {key!r} is a {type(value).__name__}, not a tensor")
+        if not isinstance(key, str):
+            raise ConversionError(f"{origin}: entry {key!r}: a state dict's keys are strings")
+        name = key
         if key_prefix:
-            if not key.startswith(key_prefix):
+            if not name.startswith(key_prefix):
                 raise ConversionError(f"{origin}: key {key!r} lacks the expected prefix {key_prefix!r}")
-            key = key[len(key_prefix):]
-        for old, new in rename.items():
-            if key.startswith(old):
-                key = new + key[len(old):]
-                break
-        mapped[key] = value
-    missing = sorted(set(target) - set(mapped))
+            name = name[len(key_prefix):]
+        entries.append((key, rename(name), value))
+    return entries, dropped
+
+
+def _by_name(entries: list, target: Mapping, origin: str) -> dict:
+    mapped, twice = {}, {}
+    for key, name, value in entries:
+        if name in mapped:
+            twice.setdefault(name, [mapped[name][0]]).append(key)
+        mapped[name] = (key, value)
+    missing = [k for k in target if k not in mapped]
     unexpected = sorted(set(mapped) - set(target))
-    wrong = [f"{k}: checkpoint {tuple(mapped[k].shape)} vs model {tuple(target[k].shape)}"
-             for k in sorted(set(mapped) & set(target)) if mapped[k].shape != target[k].shape]
+    wrong = [f"{k}: checkpoint {tuple(mapped[k][1].shape)} vs model {tuple(target[k].shape)}"
+             for k in sorted(set(mapped) & set(target)) if mapped[k][1].shape != target[k].shape]
+    kinds = [f"{k}: checkpoint {mapped[k][1].dtype} vs model {target[k].dtype}"
+             for k in sorted(set(mapped) & set(target)) if _kind(mapped[k][1]) != _kind(target[k])]
     problems = []
+    if twice:
+        problems.append(f"{len(twice)} key(s) that several checkpoint tensors are renamed to: "
+                        + "; ".join(f"{k} <- {v}" for k, v in list(twice.items())[:SHOWN]))
     if missing:
-        problems.append(f"{len(missing)} model tensor(s) not in the checkpoint: {missing[:8]}")
+        problems.append(f"{len(missing)} model tensor(s) not in the checkpoint: {sorted(missing)[:SHOWN]}")
     if unexpected:
-        problems.append(f"{len(unexpected)} checkpoint tensor(s) the model has no place for: {unexpected[:8]}")
+        problems.append(f"{len(unexpected)} checkpoint tensor(s) the model has no place for: {unexpected[:SHOWN]}")
     if wrong:
-        problems.append(f"{len(wrong)} shape mismatch(es): {wrong[:8]}")
+        problems.append(f"{len(wrong)} shape mismatch(es): {wrong[:SHOWN]}")
+    if kinds:
+        problems.append(f"{len(kinds)} dtype mismatch(es) (floating vs integer): {kinds[:SHOWN]}")
     if problems:
         raise ConversionError(f"{origin}: does not fit the model: " + "; ".join(problems))
-    return {k: mapped[k].to(target[k].dtype) for k in target}
+    return {k: mapped[k][1] for k in target}
 
 
-def import_checkpoint(path, model: torch.nn.Module, key_prefix: str = "", rename: dict | None = None) -> dict:
-    """Load ``path`` weights-only into ``model`` (in place); returns a report of what was mapped."""
-    source = load_weights_only(path)
-    if isinstance(source, dict) and "state_dict" in source and isinstance(source["state_dict"], dict):
-        source = source["state_dict"]
-    if not isinstance(source, dict):
-        raise ConversionError(f"{path}: expected a state dict, found {type(source).__name__}")
-    state = map_state_dict(source, model.state_dict(), key_prefix, rename, origin=str(path))
+def _shape(t: torch.Tensor | None, other: torch.Tensor | None) -> str:
+    if t is None:
+        return "-"
+    text = str(tuple(t.shape))
+    return text + f" {t.dtype}" if other is not None and _kind(t) != _kind(other) else text
+
+
+def _by_order(entries: list, target: Mapping, where: str, origin: str) -> dict:
+    model = list(target.items())
+    differ = []
+    for i in range(max(len(entries), len(model))):
+        s = entries[i][2] if i < len(entries) else None
+        t = model[i][1] if i < len(model) else None
+        if s is None or t is None or s.shape != t.shape or _kind(s) != _kind(t):
+            differ.append(i)
+    if differ:
+        head = ("index", "source key", "source shape", "model key", "model shape")
+        rows = [head] + [(str(i), entries[i][0] if i < len(entries) else "-",
+                          _shape(entries[i][2] if i < len(entries) else None, model[i][1] if i < len(model) else None),
+                          model[i][0] if i < len(model) else "-",
+                          _shape(model[i][1] if i < len(model) else None,
+                                 entries[i][2] if i < len(entries) else None)) for i in differ[:SHOWN]]
+        widths = [max(len(r[c]) for r in rows) for c in range(len(head))]
+        table = "\n".join("    " + "  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows)
+        more = f"\n    ... and {len(differ) - SHOWN} more" if len(differ) > SHOWN else ""
+        count = (f"{len(entries)} source tensors for the model's {len(model)}; " if len(entries) != len(model)
+                 else "")
+        raise ConversionError(f"{origin}: config key {where}.map: {BY_ORDER!r} does not fit the model: {count}"
+                              f"{len(differ)} pair(s) differ{f', the first {SHOWN}' if more else ''}:\n{table}{more}")
+    return {k: entries[i][2] for i, (k, _) in enumerate(model)}
+
+
+def map_state_dict(source: Mapping, target: Mapping, key_prefix: str = "", rename=None, origin: str = "checkpoint",
+                   *, weights: Mapping | None = None, where: str = "weights") -> dict:
+    """The model's state dict (``target``'s keys and dtypes) filled from ``source``, per ``weights`` (the config
+    keys above; given as ``key_prefix`` and ``rename`` alone in the former form); raises ConversionError."""
+    weights = weights if weights is not None else {"key_prefix": key_prefix, "rename": rename}
+    return _convert(source, target, weights, where, origin)[0]
+
+
+def _convert(source: Mapping, target: Mapping, weights: Mapping, where: str, origin: str) -> tuple[dict, list]:
+    how = weights.get("map")
+    if how is not None and how not in MAPS:
+        raise ConversionError(f"{origin}: config key {where}.map: {how!r} is not one of {list(MAPS)} (without map: "
+                              "by name)")
+    entries, dropped = source_entries(source, weights, where, origin)
+    state = _by_order(entries, target, where, origin) if how == BY_ORDER else _by_name(entries, target, origin)
+    return {k: v.to(target[k].dtype) for k, v in state.items()}, dropped
+
+
+def import_checkpoint(path, model: torch.nn.Module, weights: Mapping | str | None = None, where: str = "weights",
+                      *, key_prefix: str | None = None, rename=None) -> dict:
+    """Load ``path`` weights-only into ``model`` (in place) as ``weights`` (a model's config mapping, whose other keys
+    are ignored) says; ``where`` is its config key (``models.<name>.weights``), named in errors. Returns the report:
+    tensors, parameters, container (the path used; None: the file itself), map, dropped (a count), dropped_keys.
+
+    The former form, ``import_checkpoint(path, model, key_prefix, rename)`` or with those as keywords, still works.
+    """
+    if not isinstance(weights, Mapping):  # the former form: (path, model, key_prefix, rename)
+        if not isinstance(where, str):
+            rename, where = where, "weights"
+        weights = {"key_prefix": weights if weights is not None else key_prefix or "", "rename": rename}
+    elif key_prefix is not None or rename is not None:
+        raise TypeError("import_checkpoint: give key_prefix and rename inside weights, not beside it")
+    origin = str(path)
+    loaded = load_weights_only(path)
+    source, container = open_container(loaded, weights.get("container"), where, origin)
+    state, dropped = _convert(source, model.state_dict(), weights, where, origin)
     model.load_state_dict(state, strict=True)
-    return {"tensors": len(state), "parameters": int(sum(v.numel() for v in state.values()))}
+    return {"tensors": len(state), "parameters": int(sum(v.numel() for v in state.values())),
+            "container": container, "map": weights.get("map") or "by-name", "dropped": len(dropped),
+            "dropped_keys": dropped}
