@@ -1,5 +1,6 @@
-"""A tree in CALFW's release format made from real LFW images (../shared/data/lfw), built under a test's tmp_path;
-nothing of the shared data is ever copied into the repository.
+"""A tree in CALFW's release format made from LFW images, built under a test's tmp_path: the real ones of
+../shared/data/lfw where they exist, else the dataset tests/synthetic.py generates in the same layout (plumbing either
+way: the tests check files and counts, not faces). Nothing of the shared data is ever copied into the repository.
 
 ``build(dest)`` writes
 
@@ -15,8 +16,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
-from conftest import LFW
+from smoke import data_root
 
 N_SAME = 20  # identities with two images, one same-person pair each
 N_SINGLE = 10  # identities with one image, only in different-person pairs
@@ -40,16 +40,15 @@ class Fixture:
         return sorted({name for pair in self.same + self.different for name in pair})
 
 
-def require_lfw() -> None:
-    if not (LFW / "lfw_landmark_250px.txt").is_file():
-        pytest.skip(f"CALFW fixture: {LFW} is absent (it is built from the LFW copy in ../shared/data, only on the "
-                    "project's machines)")
+def lfw() -> Path:
+    """The LFW tree the fixture copies from: ../shared/data/lfw, else the generated one (tests/smoke.py)."""
+    return data_root() / "lfw"
 
 
 def _lfw_points() -> dict[str, list[float]]:
     """LFW's provided landmarks by image path ``<Name>/<Name>_<NNNN>.jpg`` (250 px frame)."""
     rows = {}
-    for line in (LFW / "lfw_landmark_250px.txt").read_text(encoding="utf-8").splitlines():
+    for line in (lfw() / "lfw_landmark_250px.txt").read_text(encoding="utf-8").splitlines():
         fields = line.split("\t")
         rows[fields[0]] = [float(v) for v in fields[1:11]]
     return rows
@@ -74,8 +73,7 @@ def _write_landmarks(folder: Path, flat: str, points: list[float]) -> None:
 
 
 def build(dest: str | Path) -> Fixture:
-    """Write the CALFW-format tree under ``dest`` (skips the test where the LFW copy is absent)."""
-    require_lfw()
+    """Write the CALFW-format tree under ``dest``."""
     dest = Path(dest)
     images, folder = dest / "images", dest / "landmarks"
     images.mkdir(parents=True)
@@ -89,7 +87,7 @@ def build(dest: str | Path) -> Fixture:
     flat_names = sorted({name for pair in same + different for name in pair})
     for flat in flat_names:
         lfw_path = f"{flat.rsplit('_', 1)[0]}/{flat}"
-        shutil.copyfile(LFW / "images" / lfw_path, images / flat)
+        shutil.copyfile(lfw() / "images" / lfw_path, images / flat)
         if flat != no_landmarks:
             _write_landmarks(folder, flat, points[lfw_path])
     lines = [f"{a} {k + 1}\n{b} {k + 1}\n" for k, (a, b) in enumerate(same)]

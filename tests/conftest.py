@@ -1,18 +1,30 @@
-"""Shared test fixtures. Real-data tests read ../shared/data and skip, saying why, where it is absent."""
+"""Shared test fixtures. Two kinds of test read data:
+
+- real-data tests (marked ``needs_shared``) check accuracy or detection on real faces from ../shared/data, and skip,
+  saying why, where it is absent;
+- plumbing tests (the DAG, resume, faults, the report) run everywhere: on ../shared/data where it exists, else on a
+  small dataset in the same layout that tests/synthetic.py generates (tests/smoke.py chooses).
+
+FACEBENCH_SHARED overrides where the shared data is looked for; set it to a folder that does not exist to run the
+suite as a machine without the copy would.
+"""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = (ROOT.parent / "shared" / "data").resolve()
+SHARED = Path(os.environ.get("FACEBENCH_SHARED") or ROOT.parent / "shared" / "data").resolve()
 LFW = SHARED / "lfw"
 PRETRAINED = SHARED / "weights" / "pretrained" / "mobilefacenet_arcface_casia_112x112.pth"
+HAVE_SHARED = (LFW / "pairs.txt").is_file()
 
 needs_shared = pytest.mark.skipif(
-    not (LFW / "pairs.txt").is_file(),
-    reason=f"real-data test: {LFW} is absent (the LFW copy in ../shared/data is only on the project's machines)",
+    not HAVE_SHARED,
+    reason=f"real-data test: {LFW} is absent (the LFW copy in ../shared/data is only on the project's machines; "
+    f"FACEBENCH_SHARED points elsewhere)",
 )
 
 
@@ -35,7 +47,8 @@ def one_torch_thread():
 
 @pytest.fixture(scope="session")
 def smoke_run(tmp_path_factory):
-    """The smoke workflow, run once for every integration test that reads its outputs (tests/smoke.py)."""
+    """The smoke workflow, run once for every integration test that reads its outputs (tests/smoke.py): on the real
+    data where ../shared/data exists, else on the generated dataset."""
     from smoke import run_smoke
 
     return run_smoke(tmp_path_factory.mktemp("smoke"))

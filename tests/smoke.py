@@ -2,36 +2,71 @@
 cluster with the profile's partitions answers (CI starts one on localhost with .ci/slurm-up), else with the local
 executor. One run serves both, so the cluster costs CI only its scheduling overhead. FACEBENCH_REQUIRE_SLURM (set by
 .ci/run) turns a missing cluster into a failure instead of a local run.
+
+The data: the real LFW subset of ../shared/data where it exists, else the dataset tests/synthetic.py generates (once
+per test process), with the profile's paths and checksums pointed at it. config/smoke.yaml itself always names
+../shared/data; every test takes its config from ``absolute_config``.
 """
 from __future__ import annotations
 
+import atexit
+import functools
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import synthetic
 import yaml
-from conftest import ROOT, SHARED
+from conftest import HAVE_SHARED, ROOT, SHARED
 
 PROFILE = ROOT / "profiles" / "slurm"
 STARVED_RULE = "degrade"  # one job, early in the DAG, with work downstream of it: given too little memory on purpose
+
+
+def rule_env() -> dict:
+    """This environment with this interpreter's bin first on PATH: the rules call `python`, which must be this one
+    (with torch and the rest) whether or not the virtual environment was activated."""
+    bin_dir = str(Path(sys.executable).parent)
+    return {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
 
 
 def snakemake(workdir: Path, config: Path, *extra: str) -> subprocess.CompletedProcess:
     """The workflow with the local executor on 2 cores."""
     cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
            "--configfile", str(config), "--cores", "2", *extra]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=1800, env=rule_env())
+
+
+DATA = "real" if HAVE_SHARED else "synthetic"  # what the DAG tests run on
+
+
+@functools.cache
+def generated() -> synthetic.Dataset:
+    """The generated dataset, built once per test process in a temporary folder that is removed at exit."""
+    folder = Path(tempfile.mkdtemp(prefix="facebench-synthetic-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return synthetic.build(folder / "data")
+
+
+def data_root() -> Path:
+    """What stands for ../shared/data in this session: the real copy, or the generated one."""
+    return SHARED if HAVE_SHARED else generated().root
 
 
 def absolute_config(tmp: Path, name: str = "smoke.yaml", edit=None) -> Path:
-    """The shipped profile with ../shared paths made absolute (the test runs in a temporary folder)."""
-    text = (ROOT / "config" / name).read_text().replace("../shared/data", str(SHARED))
-    cfg = yaml.safe_load(text)
+    """The shipped profile with its ../shared/data paths made absolute (the test runs in a temporary folder): the
+    real copy where it exists, else the generated dataset, every sha256 of a file it replaces recomputed."""
+    text = (ROOT / "config" / name).read_text()
+    if HAVE_SHARED:
+        cfg = yaml.safe_load(text.replace("../shared/data", str(SHARED)))
+    else:
+        cfg = synthetic.derive_config(yaml.safe_load(text), generated())
     if edit:
         edit(cfg)
     out = tmp / name
@@ -76,9 +111,7 @@ def submit(workdir: Path, profile_dir: Path, config: Path, timeout: float = 1500
     """Runs Snakemake with the profile; on a timeout it sends SIGINT, which makes Snakemake scancel its jobs."""
     cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
            "--configfile", str(config), "--profile", str(profile_dir)]
-    bin_dir = str(Path(sys.executable).parent)
-    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=rule_env())
     try:
         out, _ = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -95,6 +128,7 @@ class SmokeRun:
     executor: str  # "slurm" or "local"
     log: str  # Snakemake's output
     why_local: str | None  # why it did not go through SLURM
+    data: str = DATA  # "real" (../shared/data) or "synthetic" (tests/synthetic.py)
 
 
 def run_smoke(folder: Path) -> SmokeRun:

@@ -1,5 +1,6 @@
 """CALFW: the reader on synthetic files, then the dataset kind end to end (fetch, pairs protocol, identification,
-training set, landmarks, alignment) on a CALFW-format tree made from real LFW images (tests/calfw_fixture.py)."""
+training set, landmarks, alignment) on a CALFW-format tree made from LFW images (tests/calfw_fixture.py: the real
+ones, else the generated ones; plumbing either way)."""
 from __future__ import annotations
 
 import copy
@@ -13,15 +14,12 @@ import calfw_fixture
 import numpy as np
 import pytest
 import yaml
-from conftest import LFW
 from facebench import align, landmarks
 from facebench.config import ConfigError, validate_config
 from facebench.data import calfw, formats, protocols
 from facebench.data.download import ChecksumError
 from facebench.data.fetch import fetch_dataset
 from facebench.io import read_json, read_tsv, sha256_file
-
-LANDMARKS = LFW / "lfw_landmark_250px.txt"
 
 
 def write_pairs(path, n_pairs=60):
@@ -267,7 +265,9 @@ def test_provided_landmarks_become_the_landmark_table_with_the_missing_one_flagg
     assert table[tree.no_landmarks].flag == "missing" and np.isnan(table[tree.no_landmarks].points).all()
     # the points are LFW's provided ones for the same image, as the LFW path reads them
     lfw_names = [f"{calfw.identity(n)}/{n}" for n in images if n != tree.no_landmarks]
-    reference, _ = landmarks.from_provided(landmarks.read(LANDMARKS), (250, 250), LFW / "images", lfw_names)
+    lfw = calfw_fixture.lfw()
+    reference, _ = landmarks.from_provided(landmarks.read(lfw / "lfw_landmark_250px.txt"), (250, 250), lfw / "images",
+                                           lfw_names)
     for lfw_name in lfw_names:
         np.testing.assert_allclose(table[lfw_name.split("/")[1]].points, reference[lfw_name].points, atol=0.01)
     landmarks.write(tmp_path / "provided.tsv", table)

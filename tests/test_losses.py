@@ -455,24 +455,37 @@ def test_registry_errors_name_the_loss_and_the_option():
 
 
 # --- a tiny convergence check ---------------------------------------------------------------------------------------
+def nearest_centre_accuracy(emb, y):
+    """How often an embedding's nearest class centre (cosine) is its own class's: the blobs are apart in the space."""
+    unit = F.normalize(emb)
+    centres = F.normalize(torch.stack([unit[y == c].mean(0) for c in range(int(y.max()) + 1)]))
+    return ((unit @ centres.t()).argmax(1) == y).float().mean().item()
+
+
 @pytest.mark.parametrize("name", CLASSIFYING + ["arcface+focal"])
 def test_learns_three_gaussian_blobs(name):
+    """What training reaches, not the path it takes: the final loss depends on every rounding of every step (it
+    differs between CPUs), the classes' separation does not. lr 0.01 keeps each loss well inside its stable range:
+    at 0.05 siamese (CE + a squared-distance term on raw embeddings) ended anywhere from 64% to 100% accurate with
+    the seed or the inputs' last digits changed; at 0.01 every loss here ended 99-100% accurate, its nearest-centre
+    accuracy 100%, in each of 16 runs (8 seeds; 8 with 1e-3 noise on the inputs)."""
     name, _, focal = name.partition("+")
     g = torch.Generator().manual_seed(0)
     y = torch.arange(3).repeat_interleave(30)
     x = 4 * torch.randn(3, 8, generator=g)[y] + torch.randn(90, 8, generator=g)
     torch.manual_seed(0)
     model, head = nn.Linear(8, 8), L.build(name, 8, 3, focal_gamma=2.0 if focal else 0.0)
-    opt = torch.optim.SGD([{"params": model.parameters(), "lr": 0.05}, *head.param_groups(0.05)], lr=0.05,
+    opt = torch.optim.SGD([{"params": model.parameters(), "lr": 0.01}, *head.param_groups(0.01)], lr=0.01,
                           momentum=0.9)
-    first = None
     for _ in range(200):
         out = head(model(x), y)
-        first = out.loss.item() if first is None else first
         opt.zero_grad()
         out.loss.backward()
         opt.step()
     with torch.no_grad():
-        out = head.eval()(model(x), y)
+        emb = model(x)
+        out = head.eval()(emb, y)
+    assert torch.isfinite(out.loss)
+    # chance is 1/3: the head classifies the blobs, and the embedding keeps them apart
     assert (out.logits.argmax(1) == y).float().mean() > 0.9
-    assert out.loss.item() < first
+    assert nearest_centre_accuracy(emb, y) > 0.9

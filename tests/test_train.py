@@ -7,10 +7,10 @@ import signal
 import numpy as np
 import pytest
 import torch
-import yaml
-from facebench.align import STORE_VERSION
 from facebench.io import read_json, read_tsv, write_json, write_tsv
-from facebench.models.checkpoint import load_model
+from facebench.models.checkpoint import load_head, load_model
+from facebench.models.inputs import to_model_input
+from facebench.store import STORE_VERSION
 from facebench.train import loop
 from facebench.train.augment import augment
 from facebench.train.loop import Interrupted, TrainingDiverged, lr_factor, train_model
@@ -112,26 +112,35 @@ def test_augment_is_seeded_and_each_option_does_its_job():
         augment(x, {"blur": 1}, torch.Generator())
 
 
-def test_loop_defaults_match_the_schema():
-    schema = yaml.safe_load(open("workflow/schemas/config.schema.yaml"))["definitions"]["train"]["properties"]
-    for key, value in loop.DEFAULTS.items():
-        if key in schema and "default" in schema[key]:
-            assert schema[key]["default"] == value, key
-
-
 # ---------------------------------------------------------------- the loop
+def training_accuracy(model_file, store):
+    """The saved model and its softmax head on every face of the store, in eval mode: the share classified right."""
+    model, info = load_model(model_file)
+    head = load_head(model_file)
+    faces = torch.from_numpy(np.load(store / "faces.npy"))
+    paths = [row[1] for row in read_tsv(store / "index.tsv")[1]]  # the store's rows, in faces.npy's order
+    labels = torch.tensor([head["identities"].index(p.split("/")[0]) for p in paths])
+    with torch.no_grad():
+        emb = model(to_model_input(faces, info["input"]))
+    w = head["state_dict"]
+    return ((emb @ w["weight"].t() + w["bias"]).argmax(1) == labels).float().mean().item()
+
+
 def test_training_writes_a_loadable_model_log_and_summary(tmp_path):
     store, train_list = make_store(tmp_path)
-    summary, out = run(tmp_path, store, train_list, spec(steps=12))
-    assert summary["steps"] == 12 and summary["identities"] == N_IDS and summary["faces"] == N_IDS * PER_ID
+    summary, out = run(tmp_path, store, train_list, spec(steps=24))
+    assert summary["steps"] == 24 and summary["identities"] == N_IDS and summary["faces"] == N_IDS * PER_ID
     header, rows = read_tsv(out / "log.tsv")
-    assert header[:6] == loop.LOG_COLUMNS and [int(r[0]) for r in rows] == list(range(1, 13))
-    losses = [float(r[2]) for r in rows]
-    assert np.isfinite(losses).all() and np.mean(losses[-3:]) < np.mean(losses[:3])  # it learns
+    assert header[:6] == loop.LOG_COLUMNS and [int(r[0]) for r in rows] == list(range(1, 25))
+    assert np.isfinite([float(r[2]) for r in rows]).all()
     model, info = load_model(out / "model.pt")
     assert info["meta"]["loss"] == "softmax"
     assert model(torch.zeros(2, 3, SIZE, SIZE)).shape == (2, 16)
-    assert read_json(out / "summary.json")["steps"] == 12
+    assert read_json(out / "summary.json")["steps"] == 24
+    # it learns: what training reaches, not its losses step by step (their digits differ between CPUs). Chance is
+    # 1/6; after 24 steps (4 epochs) the saved model and head classify every face right with each of 8 seeds
+    # (12 steps: 50-100%, hence 24)
+    assert training_accuracy(out / "model.pt", store) > 0.9
 
 
 def test_same_seed_same_weights_on_cpu(tmp_path):
