@@ -1,5 +1,6 @@
 """The report opened in a real headless browser (Debian's chromium, driven by Playwright): it loads with no console
 errors and no network requests, every image renders, every table has rows, and a screenshot is written beside it.
+With FACEBENCH_SCREENSHOT=PATH the smoke report's test also saves a small PNG of the report's top there.
 Skips, saying why, without /usr/bin/chromium or the playwright module (.ci/browser-up installs chromium);
 FACEBENCH_REQUIRE_BROWSER (set by CI) turns that skip into a failure."""
 
@@ -13,7 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from conftest import needs_shared
 
 CHROMIUM = Path("/usr/bin/chromium")
 # No browser download is possible here, so Playwright drives the system chromium. The machines have no network and
@@ -32,6 +32,7 @@ LAUNCH_ARGS = [
     "--host-resolver-rules=MAP * ~NOTFOUND",
 ]
 VIEWPORT = {"width": 1280, "height": 900}
+TOP = {"x": 0, "y": 0, "width": 1280, "height": 800}  # the FACEBENCH_SCREENSHOT picture: the report's first screen
 
 # Each table named by what a reader can find it by: its id, its caption, its class and data-key, else its position
 # and the heading above it. Rows: body rows, or rows after the first where the table has no tbody/thead split.
@@ -81,8 +82,9 @@ class PageVisit:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
-def visit(html: Path, screenshot: Path) -> PageVisit:
-    """Opens ``html`` from file:// in chromium, records everything the checks need and writes a full-page screenshot."""
+def visit(html: Path, screenshot: Path, top: Path | None = None) -> PageVisit:
+    """Opens ``html`` from file:// in chromium, records everything the checks need and writes a full-page screenshot
+    (and, with ``top``, a small one of the page's first screen)."""
     from playwright.sync_api import sync_playwright
 
     seen = PageVisit(url=html.resolve().as_uri())
@@ -121,6 +123,9 @@ def visit(html: Path, screenshot: Path) -> PageVisit:
             lap("inspect")
             page.screenshot(path=str(screenshot), full_page=True)
             seen.screenshot = screenshot
+            if top is not None:
+                page.screenshot(path=str(top), clip=TOP)
+                shrink_png(top)
             lap("screenshot")
         finally:
             browser.close()
@@ -150,6 +155,17 @@ def png_size(path: Path) -> tuple[int, int]:
     head = path.read_bytes()[:24]
     assert head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR", f"{path} is not a PNG"
     return struct.unpack(">II", head[16:24])
+
+
+def shrink_png(path: Path) -> None:
+    """Rewrites a PNG with 256 colours where PIL is available (a 1280x800 page shot then stays well under 150 KB)."""
+    try:
+        from PIL import Image
+    except ImportError:
+        return
+    with Image.open(path) as image:
+        small = image.convert("RGB").quantize(colors=256)
+    small.save(path, optimize=True)
 
 
 def not_blank(path: Path) -> bool:
@@ -213,11 +229,12 @@ def test_the_checks_catch_each_problem_of_a_broken_page(tmp_path):
 
 
 @pytest.mark.integration
-@needs_shared
 def test_the_smoke_report_renders_in_chromium(smoke_run):
+    """Plumbing: the smoke run's report, on the real or the generated data (tests/smoke.py)."""
     need_browser()
     report = smoke_run.work / "report" / "index.html"
-    seen = visit(report, report.parent / "screenshot.png")
+    top = os.environ.get("FACEBENCH_SCREENSHOT")
+    seen = visit(report, report.parent / "screenshot.png", top=Path(top) if top else None)
     print(f"\nscreenshot of the report: {seen.screenshot} ({seen.seconds} s)")
     assert problems(seen) == [], report_failure(seen)
     assert seen.tables, "no <table> on the page"
