@@ -284,7 +284,7 @@ BAD_CONFIGS = [
     ),
     pytest.param(
         lambda c: c["datasets"]["lfw"]["images"].pop("path"),
-        "config key datasets.lfw.images: needs exactly one of ['path', 'url']",
+        "config key datasets.lfw.images: needs exactly one of ['path', 'pip', 'url']",
         id="dataset-path-missing",
     ),
     pytest.param(
