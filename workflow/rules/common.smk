@@ -18,11 +18,12 @@ validate_config(config, ROOT / "workflow/schemas/config.schema.yaml")
 if workflow.is_main_process:  # a job runs where its inputs were checked, maybe on a node that lacks the others
     check_paths(config)
 
-# The jobs run `python -m facebench` with workflow/ on PYTHONPATH, set here so that it holds the same in the user's
-# environment, in per-rule conda environments and in cluster jobs (which parse this file again).
-_LIBRARY = str(ROOT / "workflow")
-_PATHS = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-os.environ.update(PYTHONPATH=os.pathsep.join([_LIBRARY] + [p for p in _PATHS if p != _LIBRARY]))
+# The jobs run `python -m facebench` with workflow/ on PYTHONPATH. Exported by every job's shell prefix, which runs
+# after a conda env's activation: Snakemake drops PYTHONPATH from --use-conda jobs (so an environment variable set
+# here never reached them), and cluster jobs parse this file again. The prefix keeps Snakemake's own bash default.
+shell.prefix(
+    f"set -euo pipefail; export PYTHONPATH={shlex.quote(str(ROOT / 'workflow'))}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; "
+)
 # The one prefix of every input, output, log and benchmark pattern. Commands are given the folders they write as
 # derived from their outputs (params: lambda w, output: ...), never a path spelled here, so the workflow runs as a
 # Snakemake module with a prefix (`module facebench: ... prefix: "fb"`: every output lands under fb/).
