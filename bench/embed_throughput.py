@@ -122,7 +122,7 @@ def main():
     table, _ = landmarks.from_provided(landmarks.read(LANDMARKS), (250, 250), LFW / "images", names)
     tpl = align.template("arcface112")
     model = build("mobilefacenet").eval()
-    import_checkpoint(WEIGHTS, model, key_prefix="arcface.")
+    import_checkpoint(WEIGHTS, model, {"key_prefix": "arcface."})
     sub = names[:args.baseline_images]
     n = len(names)
     runs_ours, runs_base = [], []

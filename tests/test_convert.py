@@ -20,7 +20,7 @@ def test_prefix_is_stripped_and_every_tensor_lands(tmp_path):
     src = small_source()
     torch.save(src, tmp_path / "ck.pth")
     model = build("mobilefacenet")
-    report = import_checkpoint(tmp_path / "ck.pth", model, key_prefix="arcface.")
+    report = import_checkpoint(tmp_path / "ck.pth", model, {"key_prefix": "arcface."})
     assert report["tensors"] == len(src)
     for k, v in model.state_dict().items():
         assert torch.equal(v, src[f"arcface.{k}"])
@@ -33,12 +33,12 @@ def test_shape_mismatch_missing_and_unexpected_are_all_reported():
     del src["arcface.last_bn.bias"]
     src["arcface.extra.weight"] = torch.zeros(3)
     with pytest.raises(ConversionError) as err:
-        map_state_dict(src, target, "arcface.", origin="ck.pth")
+        map_state_dict(src, target, {"key_prefix": "arcface."}, origin="ck.pth")
     msg = str(err.value)
     assert "ck.pth" in msg and "last_bn.bias" in msg and "extra.weight" in msg
     assert "features.weight: checkpoint (64, 512, 1, 1) vs model (128, 512, 1, 1)" in msg
     with pytest.raises(ConversionError, match="lacks the expected prefix"):
-        map_state_dict({"conv1.conv.weight": torch.zeros(1)}, target, "arcface.")
+        map_state_dict({"conv1.conv.weight": torch.zeros(1)}, target, {"key_prefix": "arcface."})
 
 
 class Evil:
@@ -54,7 +54,7 @@ def test_a_checkpoint_carrying_pickled_code_is_refused(tmp_path):
         load_weights_only(path)
     torch.save({"weights": torch.zeros(2), "hook": Evil()}, tmp_path / "evil2.pth")
     with pytest.raises(CheckpointError, match="refused"):
-        import_checkpoint(tmp_path / "evil2.pth", build("mobilefacenet"))
+        import_checkpoint(tmp_path / "evil2.pth", build("mobilefacenet"), {})
 
 
 def test_model_file_round_trip(tmp_path):
@@ -73,7 +73,7 @@ def test_model_file_round_trip(tmp_path):
 @needs_shared
 def test_the_published_mobilefacenet_checkpoint_imports_exactly():
     model = build("mobilefacenet", embedding_size=128)
-    report = import_checkpoint(PRETRAINED, model, key_prefix="arcface.")
+    report = import_checkpoint(PRETRAINED, model, {"key_prefix": "arcface."})
     assert report["tensors"] == 333
     model.eval()
     with torch.inference_mode():

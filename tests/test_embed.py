@@ -48,7 +48,7 @@ def model_and_store(request, tmp_path_factory):
     torch.manual_seed(0)
     model = build(backbone, **args).eval()
     if request.param == "mobilefacenet-pretrained":
-        import_checkpoint(PRETRAINED, model, key_prefix="arcface.")
+        import_checkpoint(PRETRAINED, model, {"key_prefix": "arcface."})
     save_model(tmp / "m.pt", model, backbone=backbone, backbone_args=args, input_spec=SPEC)
     return tmp, names, model
 

@@ -185,13 +185,12 @@ def test_a_file_that_carries_code_is_still_refused(tmp_path, original):
     assert not marker.exists()
 
 
-def test_the_old_positional_form_still_imports(tmp_path, original):
+def test_an_unknown_map_is_refused_naming_the_key(tmp_path, original):
     path = saved(tmp_path, {f"arcface.{k}": v for k, v in state(original).items()})
-    model = fresh()
-    import_checkpoint(path, model, "arcface.", None)
-    assert torch.equal(embed(model), embed(original))
     with pytest.raises(ConversionError, match=rf"config key {WHERE}.map: 'by-name' is not one of \['by-order'\]"):
         import_checkpoint(path, fresh(), {"key_prefix": "arcface.", "map": "by-name"}, WHERE)
+    with pytest.raises(ConversionError, match=rf"config key {WHERE}.rename: a list of"):
+        import_checkpoint(path, fresh(), {"key_prefix": "arcface.", "rename": {"a": "b"}}, WHERE)
 
 
 # ---------------------------------------------------------------- parse time: no torch, errors name the key

@@ -81,17 +81,12 @@ def _compile(pattern, key: str, origin: str) -> re.Pattern:
 
 
 def _renamer(rename, where: str, origin: str):
-    """``key -> new key`` for the ``rename`` rules (a list); a mapping is the former form, kept for Python callers:
-    exact prefixes, the first that matches replaced."""
+    """``key -> new key`` for the ``rename`` rules (a list of {pattern, replace}), applied in order."""
     if not rename:
         return lambda key: key
-    if isinstance(rename, Mapping):
-        def by_prefix(key):
-            for old, new in rename.items():
-                if key.startswith(old):
-                    return new + key[len(old):]
-            return key
-        return by_prefix
+    if not isinstance(rename, (list, tuple)):
+        raise ConversionError(f"{origin}: config key {where}.rename: a list of {{pattern: regex, replace: string}} "
+                              f"rules, got {type(rename).__name__}")
     rules = []
     for i, rule in enumerate(rename):
         if not isinstance(rule, Mapping) or set(rule) != {"pattern", "replace"}:
@@ -197,11 +192,10 @@ def _by_order(entries: list, target: Mapping, where: str, origin: str) -> dict:
     return {k: entries[i][2] for i, (k, _) in enumerate(model)}
 
 
-def map_state_dict(source: Mapping, target: Mapping, key_prefix: str = "", rename=None, origin: str = "checkpoint",
-                   *, weights: Mapping | None = None, where: str = "weights") -> dict:
-    """The model's state dict (``target``'s keys and dtypes) filled from ``source``, per ``weights`` (the config
-    keys above; given as ``key_prefix`` and ``rename`` alone in the former form); raises ConversionError."""
-    weights = weights if weights is not None else {"key_prefix": key_prefix, "rename": rename}
+def map_state_dict(source: Mapping, target: Mapping, weights: Mapping, where: str = "weights",
+                   origin: str = "checkpoint") -> dict:
+    """The model's state dict (``target``'s keys and dtypes) filled from ``source`` as ``weights`` (the config keys
+    above) says; ``where`` is its config key, named in errors; raises ConversionError."""
     return _convert(source, target, weights, where, origin)[0]
 
 
@@ -215,20 +209,10 @@ def _convert(source: Mapping, target: Mapping, weights: Mapping, where: str, ori
     return {k: v.to(target[k].dtype) for k, v in state.items()}, dropped
 
 
-def import_checkpoint(path, model: torch.nn.Module, weights: Mapping | str | None = None, where: str = "weights",
-                      *, key_prefix: str | None = None, rename=None) -> dict:
+def import_checkpoint(path, model: torch.nn.Module, weights: Mapping, where: str = "weights") -> dict:
     """Load ``path`` weights-only into ``model`` (in place) as ``weights`` (a model's config mapping, whose other keys
     are ignored) says; ``where`` is its config key (``models.<name>.weights``), named in errors. Returns the report:
-    tensors, parameters, container (the path used; None: the file itself), map, dropped (a count), dropped_keys.
-
-    The former form, ``import_checkpoint(path, model, key_prefix, rename)`` or with those as keywords, still works.
-    """
-    if not isinstance(weights, Mapping):  # the former form: (path, model, key_prefix, rename)
-        if not isinstance(where, str):
-            rename, where = where, "weights"
-        weights = {"key_prefix": weights if weights is not None else key_prefix or "", "rename": rename}
-    elif key_prefix is not None or rename is not None:
-        raise TypeError("import_checkpoint: give key_prefix and rename inside weights, not beside it")
+    tensors, parameters, container (the path used; None: the file itself), map, dropped (a count), dropped_keys."""
     origin = str(path)
     loaded = load_weights_only(path)
     source, container = open_container(loaded, weights.get("container"), where, origin)
