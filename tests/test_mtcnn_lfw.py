@@ -93,8 +93,12 @@ def test_landmarks_command(tmp_path, names, capsys):
     assert rc == 0
     rows = out.read_text().splitlines()
     assert [r.split("\t")[0] for r in rows] == names[:4]
-    assert all(len(r.split("\t")) == 12 for r in rows)
-    assert landmarks.read(out)[names[0]].flag == OK
+    assert all(len(r.split("\t")) == 16 for r in rows)  # points, flag, and the face's box
+    table = landmarks.read(out)
+    assert table[names[0]].flag == OK
+    for name in names[:4]:  # each chosen box holds its five points
+        (x1, y1, x2, y2), pts = table[name].box, table[name].points
+        assert x1 < pts[:, 0].min() and pts[:, 0].max() < x2 and y1 < pts[:, 1].min() and pts[:, 1].max() < y2
     assert json.loads(summary.read_text())["counts"]["ok"] == 4
     rc = main(["landmarks", str(tmp_path / "nowhere"), "-o", str(out), "--weights", str(WEIGHTS)])
     assert rc == 2

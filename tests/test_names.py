@@ -38,12 +38,15 @@ def test_losses_and_their_options_equal_the_registry():
 
 def test_scorers_templates_and_methods_equal_the_code():
     assert names.SCORERS == scorers.SCORERS
-    assert set(names.TEMPLATE_NAMES) == set(templates.TEMPLATES)
-    for name in names.TEMPLATE_NAMES:  # the array form align warps with is the same data
+    assert set(names.TEMPLATE_NAMES) == set(templates.TEMPLATES) | {templates.BOX}  # warp templates and "box"
+    for name in templates.TEMPLATES:  # the array form align warps with is the same data
         assert align.template(name).points.tolist() == [list(p) for p in templates.TEMPLATES[name]["points"]]
-    schema_methods = __import__("facebench.schema", fromlist=["load"]).load()["properties"]["alignments"][
-        "additionalProperties"]["properties"]["method"]["enum"]
+    schema = __import__("facebench.schema", fromlist=["load"]).load()
+    schema_methods = schema["properties"]["alignments"]["additionalProperties"]["properties"]["method"]["enum"]
     assert tuple(schema_methods) == names.ALIGNMENT_METHODS
+    assert set(align.METHODS) | {"degrade"} == set(names.ALIGNMENT_METHODS)
+    schema_templates = schema["definitions"]["model"]["properties"]["input"]["properties"]["template"]["enum"]
+    assert set(schema_templates) == set(names.TEMPLATE_NAMES)
 
 
 def test_config_validation_imports_no_heavy_package():

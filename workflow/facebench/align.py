@@ -1,4 +1,6 @@
-"""Face alignment: a least-squares similarity transform of five landmarks onto a template, or a centre crop.
+"""Face alignment: a least-squares similarity transform of five landmarks onto a template, a centre crop, or the
+detector's box with a margin, cut and resized with no warp (method ``box``: the crops facenet-pytorch's models were
+trained on).
 
 The aligned faces of one (dataset, landmark source, template) go once into a decode-free store (its format:
 ``facebench.store``), so training and embedding never decode a JPEG again.
@@ -66,23 +68,73 @@ def center_crop(img: np.ndarray, frame: tuple[int, int], size: tuple[int, int]) 
     return np.ascontiguousarray(img[y0:y0 + h, x0:x0 + w])
 
 
-def build_store(images_root: str | Path, images: list[str], out_dir: str | Path, *, tpl: Template,
+def box_crop(img: np.ndarray, box, margin: int, size: int) -> np.ndarray:
+    """The face in ``box`` (x1, y1, x2, y2, the image's pixels) with ``margin`` px around it, resized to size x size.
+
+    The margin is in pixels of the final crop, so it is scaled to the image: ``mx = margin * (x2 - x1) / (size -
+    margin)`` (``my`` likewise); the window ``[x1 - mx/2, y1 - my/2, x2 + mx/2, y2 + my/2]`` is clipped to the image,
+    truncated to integers, cut and area-resized, not made square (MTCNN's boxes already are, nearly): facenet-pytorch's
+    ``extract_face``, re-implemented.
+    """
+    size, margin = int(size), int(margin)
+    if not 0 <= margin < size:
+        raise ValueError(f"box margin {margin} must be at least 0 and less than the crop size {size}")
+    ih, iw = img.shape[:2]
+    x1, y1, x2, y2 = (float(v) for v in np.asarray(box, np.float64).reshape(-1)[:4])
+    mx, my = margin * (x2 - x1) / (size - margin), margin * (y2 - y1) / (size - margin)
+    left, top = int(max(x1 - mx / 2, 0)), int(max(y1 - my / 2, 0))
+    right, bottom = int(min(x2 + mx / 2, iw)), int(min(y2 + my / 2, ih))
+    if right <= left or bottom <= top:
+        raise ValueError(f"box {[x1, y1, x2, y2]} leaves nothing of a {iw}x{ih} image")
+    patch = np.ascontiguousarray(img[top:bottom, left:right])
+    return np.ascontiguousarray(cv2.resize(patch, (size, size), interpolation=cv2.INTER_AREA))
+
+
+METHODS = ("landmarks", "center", "box")  # what build_store cuts (degrade: facebench.resolution, from a store)
+
+
+def build_store(images_root: str | Path, images: list[str], out_dir: str | Path, *, tpl: Template | None = None,
                 method: str, landmarks: dict[str, Landmarks] | None = None, frame: tuple[int, int] = (250, 250),
-                on_error: str = "fail", threads: int = 1) -> dict:
+                on_error: str = "fail", threads: int = 1, margin: int | None = None,
+                size: int | None = None) -> dict:
     """Align ``images`` into a store in ``out_dir``; returns the summary (counts of every status).
 
-    ``method`` is ``landmarks`` (similarity transform; an image without usable points falls back to a centre crop,
-    recorded as ``center-fallback``) or ``center`` (centre crop for all). An unreadable image is an error naming every
-    such file, or with ``on_error: skip`` a black face recorded as ``failed`` (its pairs are dropped and counted).
+    ``method`` is ``landmarks`` (similarity transform onto ``tpl``; an image without usable points falls back to a
+    centre crop, recorded as ``center-fallback``), ``center`` (centre crop for all) or ``box`` (the landmark
+    records' detector boxes with ``margin``, resized to ``size`` x ``size``: ``box_crop``; no ``tpl``, the store's
+    template is ``box``; a record that is not ok or has no box falls back to a size x size centre crop, recorded as
+    ``center-fallback``). An unreadable image is an error naming every such file, or with ``on_error: skip`` a black
+    face recorded as ``failed`` (its pairs are dropped and counted).
     """
-    if method not in ("landmarks", "center"):
-        raise ValueError(f"alignment method must be 'landmarks' or 'center', got {method!r}")
-    if method == "landmarks" and landmarks is None:
-        raise ValueError("alignment by landmarks needs a landmark table")
+    if method not in METHODS:
+        raise ValueError(f"alignment method must be one of {', '.join(METHODS)}, got {method!r}")
+    if method in ("landmarks", "box") and landmarks is None:
+        raise ValueError(f"alignment method {method!r} needs a landmark table")
     if on_error not in ("fail", "skip"):
         raise ValueError(f"on_error must be 'fail' or 'skip', got {on_error!r}")
+    if method == "box":
+        if margin is None or size is None:
+            raise ValueError("alignment method 'box' needs a margin and a size (px)")
+        margin, size = int(margin), int(size)
+        if not 0 <= margin < size:
+            raise ValueError(f"box margin {margin} must be at least 0 and less than the crop size {size}")
+        if size > min(frame):
+            raise ValueError(f"a {size}x{size} box crop does not fit in a {frame[0]}x{frame[1]} frame (the centre "
+                             "crop it falls back to)")
+        oks = [lm for lm in landmarks.values() if lm.flag == OK]
+        if oks and all(lm.box is None for lm in oks):
+            raise ValueError("alignment method 'box' needs the detector's boxes, and no record of the landmark table "
+                             "has one (a provided file, or one written before boxes were recorded: landmark again)")
+        crop, tpl_name = (size, size), "box"
+    else:
+        if tpl is None:
+            raise ValueError(f"alignment method {method!r} needs a template")
+        crop, tpl_name = tpl.size, tpl.name
     root, out_dir = Path(images_root), Path(out_dir)
-    w, h = tpl.size
+    w, h = crop
+
+    def fallback(img, note, why):
+        return center_crop(img, frame, crop), "center-fallback", "; ".join(filter(None, [note, why]))
 
     def one(name: str) -> tuple[np.ndarray, str, str]:
         try:
@@ -90,12 +142,18 @@ def build_store(images_root: str | Path, images: list[str], out_dir: str | Path,
         except ImageError as err:
             return np.zeros((h, w, 3), np.uint8), "failed", str(err)
         if method == "center":
-            return center_crop(img, frame, tpl.size), "center", note
+            return center_crop(img, frame, crop), "center", note
         lm = landmarks.get(name)
         if lm is None or lm.flag != OK:
-            why = "no landmarks" if lm is None else f"landmarks {lm.flag}"
-            return center_crop(img, frame, tpl.size), "center-fallback", "; ".join(filter(None, [note, why]))
-        return align(img, lm.points, tpl), "aligned", note
+            return fallback(img, note, "no landmarks" if lm is None else f"landmarks {lm.flag}")
+        if method == "landmarks":
+            return align(img, lm.points, tpl), "aligned", note
+        if lm.box is None or not np.all(np.isfinite(lm.box)):
+            return fallback(img, note, "no box")
+        try:
+            return box_crop(img, lm.box, margin, size), "aligned", note
+        except ValueError as err:
+            return fallback(img, note, str(err))
 
     out_dir.mkdir(parents=True, exist_ok=True)
     with atomic_path(out_dir / "faces.npy", suffix=".npy") as tmp:
@@ -111,8 +169,10 @@ def build_store(images_root: str | Path, images: list[str], out_dir: str | Path,
     converted = sum(1 for n in notes if n.startswith("converted from"))
     write_tsv(out_dir / "index.tsv", INDEX_COLUMNS,
               ([i, p, s, n] for i, (p, s, n) in enumerate(zip(images, status, notes))))
-    summary = {"store_version": STORE_VERSION, "n_images": len(images), "template": tpl.name,
-               "size": list(tpl.size), "method": method, "status_counts": counts, "mode_converted": converted}
+    summary = {"store_version": STORE_VERSION, "n_images": len(images), "template": tpl_name,
+               "size": list(crop), "method": method, "status_counts": counts, "mode_converted": converted}
+    if method == "box":
+        summary["margin"] = margin
     write_json(out_dir / "summary.json", summary)
     return summary
 

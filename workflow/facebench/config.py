@@ -14,7 +14,7 @@ import jsonschema
 import yaml
 
 from facebench import names
-from facebench.templates import TEMPLATES, backbone_args
+from facebench.templates import BOX, backbone_args
 
 
 class ConfigError(ValueError):
@@ -79,13 +79,17 @@ def check_references(config: dict) -> None:
                 if arg not in accepted:
                     problems.append(f"config key models.{name}.backbone_args.{arg}: {model['backbone']} takes no "
                                     f"argument {arg!r}; its arguments: {', '.join(accepted)}")
-        if model["input"]["template"] not in TEMPLATES:
+        if model["input"]["template"] not in names.TEMPLATE_NAMES:
             problems.append(f"config key models.{name}.input.template: unknown template")
+        elif model["input"]["template"] == BOX and not model["input"].get("size"):
+            problems.append(f"config key models.{name}.input.size: template {BOX!r} needs input.size ([h, w]): a box "
+                            "crop's size is its alignment's, the template has none")
         if "train" in model:
             problems += _train_problems(name, model, config)
         if "weights" in model:
             problems += _weights_problems(name, model["weights"])
-        if model["input"]["template"] in TEMPLATES:
+        if model["input"]["template"] in names.TEMPLATE_NAMES and \
+                (model["input"]["template"] != BOX or model["input"].get("size")):
             try:
                 backbone_args(model, f"models.{name}")
             except ValueError as err:
@@ -98,7 +102,8 @@ def check_references(config: dict) -> None:
                 problems.append(f"config key alignments.{name}.size: method 'degrade' needs a size (px)")
             if alignments.get(spec.get("source"), {}).get("method") in (None, "degrade"):
                 problems.append(f"config key alignments.{name}.source: {spec.get('source')!r} must name an alignment "
-                                "by landmarks or centre crop")
+                                "by landmarks or centre crop (or box)")
+        problems += _box_alignment_problems(name, spec)
     alignments = {n: base_alignment(alignments, n) for n in alignments}  # landmark checks look through degrade
     for name, ds in datasets.items():
         if DETECTED in ds.get("landmarks", {}):
@@ -118,7 +123,11 @@ def check_references(config: dict) -> None:
         for a in entry["alignments"]:
             if a not in alignments:
                 problems.append(f"{where}.alignments: {a!r} is not a key of alignments")
-            elif alignments[a]["method"] != "landmarks":
+                continue
+            if entry["model"] in models:
+                problems += _template_problems(f"{where}.alignments", a, alignments[a], entry["model"],
+                                               models[entry["model"]])
+            if alignments[a]["method"] not in ("landmarks", "box") or "landmarks" not in alignments[a]:
                 continue
             elif alignments[a]["landmarks"] == DETECTED:
                 if DETECTED not in config.get("detect", {}):
@@ -157,6 +166,42 @@ def base_alignment(alignments: dict, name: str) -> dict:
     if spec["method"] == "degrade" and spec.get("source") in alignments:
         return alignments[spec["source"]]
     return spec
+
+
+def _box_alignment_problems(name: str, spec: dict) -> list[str]:
+    """A box alignment (the detector's box with a margin, no warp) names the detector's landmarks, which alone carry
+    boxes, and gives its margin and size; margin is an option of method box only."""
+    where = f"config key alignments.{name}"
+    if spec["method"] != "box":
+        return [f"{where}.margin: an option of method 'box', not {spec['method']!r}"] if "margin" in spec else []
+    out = []
+    if spec.get("landmarks") != DETECTED:
+        got = f"{spec['landmarks']!r} has no boxes (a provided landmark source)" if "landmarks" in spec else "missing"
+        out.append(f"{where}.landmarks: method 'box' cuts the detector's boxes, so it needs landmarks: {DETECTED}; "
+                   f"{got}")
+    if "size" not in spec:
+        out.append(f"{where}.size: method 'box' needs a size (the crop's side, px)")
+    elif spec["size"] < 16:
+        out.append(f"{where}.size: {spec['size']} is below 16 px, the smallest box crop")
+    if "margin" not in spec:
+        out.append(f"{where}.margin: method 'box' needs a margin (px of the crop around the box; 0 for none)")
+    elif "size" in spec and spec["margin"] >= spec["size"]:
+        out.append(f"{where}.margin: {spec['margin']} must be less than size {spec['size']}")
+    return out
+
+
+def _template_problems(where: str, alignment_name: str, alignment: dict, model_name: str, model: dict) -> list[str]:
+    """A model of template box takes the faces of box alignments only, and a box alignment serves only such models
+    (``alignment`` is the one the faces were cut by: a degrade alignment's source)."""
+    template = model["input"]["template"]
+    if template == BOX and alignment["method"] != "box":
+        return [f"{where}: {alignment_name!r} is cut by method {alignment['method']!r}, but "
+                f"models.{model_name}.input.template is {BOX!r}, which takes the faces of box alignments only"]
+    if template != BOX and alignment["method"] == "box":
+        return [f"{where}: {alignment_name!r} is a box alignment (the detector's box, no warp), but "
+                f"models.{model_name}.input.template is {template!r}; box alignments serve models of template "
+                f"{BOX!r}"]
+    return []
 
 
 def _split_problems(name: str, ds: dict) -> list[str]:
@@ -222,6 +267,12 @@ def _train_problems(name: str, model: dict, config: dict) -> list[str]:
             alignment["landmarks"] not in ds.get("landmarks", {}):
         out.append(f"{where}.alignment: {t['alignment']!r} needs landmark source {alignment['landmarks']!r}, which "
                    f"datasets.{t['dataset']}.landmarks does not have")
+    if alignment is not None:
+        out += _template_problems(f"{where}.alignment", t["alignment"], alignment, name, model)
+    v = t.get("validate") or {}
+    if v.get("alignment") in config["alignments"]:  # the validation faces are cut at the model's template too
+        out += _template_problems(f"{where}.validate.alignment", v["alignment"],
+                                  base_alignment(config["alignments"], v["alignment"]), name, model)
     if t["loss"] not in names.LOSSES:
         out.append(f"{where}.loss: unknown loss {t['loss']!r}; registered: {', '.join(sorted(names.LOSSES))}")
     else:  # an unknown option fails here, before any job runs; its value is checked by the loss, in the job

@@ -6,7 +6,7 @@ so a new backbone or loss is registered in its module and listed here once.
 """
 from __future__ import annotations
 
-from facebench.templates import TEMPLATES
+from facebench.templates import NAMES as _TEMPLATE_NAMES
 
 # backbone -> the keyword arguments it takes (models.<name>.backbone_args; input_size comes from the model's input)
 BACKBONES: dict[str, tuple[str, ...]] = {
@@ -43,6 +43,7 @@ LOSSES: dict[str, tuple[str, ...]] = {
 CLASSIFIERS = ("arcface", "center", "cosface", "lsoftmax", "norm-softmax", "softmax", "sphereface")
 
 SCORERS = ("cosine", "euclidean", "chi2-svm", "weighted-l1", "joint-bayesian")
-ALIGNMENT_METHODS = ("landmarks", "center", "degrade")
-TEMPLATE_NAMES = tuple(sorted(TEMPLATES))
+ALIGNMENT_METHODS = ("landmarks", "center", "degrade", "box")
+# a model's input.template: the warp templates (facebench.templates.TEMPLATES) and the pseudo-template "box"
+TEMPLATE_NAMES = tuple(sorted(_TEMPLATE_NAMES))
 DETECTED = "mtcnn"  # the landmark source computed by the detector rather than read from a file

@@ -1,4 +1,5 @@
-# Aligned-face stores: each (dataset, alignment, template) decoded and warped once, read by every later stage.
+# Aligned-face stores: each (dataset, alignment, template) decoded and warped (or box-cut: template box) once, read by
+# every later stage.
 
 
 rule align:
@@ -22,13 +23,14 @@ rule align:
     params:
         method=lambda w: config["alignments"][w.alignment]["method"],
         landmarks=lambda w, input: f"--landmarks {input.landmarks}" if input.landmarks else "",
+        box=align_box_options,
         frame=lambda w: " ".join(str(v) for v in dataset_spec(w)["frame"]),
         on_error=config["align"]["on_error"],
         out=lambda w, output: folder(output.faces),
     shell:
         "python -m facebench align --manifest {input.manifest} --images {input.images} --method {params.method} "
-        "{params.landmarks} --template {wildcards.template} --frame {params.frame} --on-error {params.on_error} "
-        "--threads {threads} --out {params.out} > {log} 2>&1"
+        "{params.landmarks} {params.box} --template {wildcards.template} --frame {params.frame} "
+        "--on-error {params.on_error} --threads {threads} --out {params.out} > {log} 2>&1"
 
 
 # A degraded store: the faces of another alignment's store shrunk and enlarged back (alignments.<name>.method: degrade).

@@ -72,11 +72,20 @@ def store(dataset, alignment, template):
 
 
 def align_landmarks(w):
-    """The landmark file an alignment needs (none for a centre crop)."""
+    """The landmark file an alignment needs (none for a centre crop): its points (method landmarks), or the detector's
+    boxes, which only its landmark file carries (method box, landmarks: mtcnn)."""
     spec = config["alignments"][w.alignment]
     if spec["method"] == "center":
         return []
     return f"{RESULTS}/landmarks/{w.dataset}/{spec['landmarks']}.tsv"
+
+
+def align_box_options(w):
+    """The align command's --margin and --size, for a box alignment only."""
+    spec = config["alignments"][w.alignment]
+    if spec["method"] != "box":
+        return ""
+    return f"--margin {spec['margin']} --size {spec['size']}"
 
 
 def experiments():

@@ -112,7 +112,8 @@ def register(add) -> None:
     sp.add_argument("image_dir", nargs="?", help="folder of images (or give --manifest)")
     sp.add_argument("--manifest", help="a dataset manifest; its images_root is the image folder")
     sp.add_argument("--list", help="file with one image path per line, relative to the folder (default: all images)")
-    sp.add_argument("-o", "--out", required=True, help="landmark TSV: path x1 y1 ... x5 y5 flag")
+    sp.add_argument("-o", "--out", required=True,
+                    help="landmark TSV: path x1 y1 ... x5 y5 flag bx1 by1 bx2 by2 (the last four: the face's box)")
     sp.add_argument("--summary", help="JSON with counts and the reason for every image without landmarks")
     sp.add_argument("--weights", required=True, help="folder with pnet.pt, rnet.pt, onet.pt")
     sp.add_argument("--threads", type=int, default=schema.default("detect.mtcnn.threads"))

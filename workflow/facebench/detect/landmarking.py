@@ -6,6 +6,8 @@ Flags written to the landmark file (the align step falls back to a centre crop, 
   too-small    the image is smaller than the detector's min face size, so nothing could be found
   unreadable   missing, truncated or not an image (the reason is in the summary)
 Grayscale, palette, CMYK and RGBA images are converted to RGB first and counted as ``converted``.
+Each ``ok`` record also carries the chosen face's box (x1, y1, x2, y2, the detector's output box, before any margin),
+written after the flag, which alignment method ``box`` cuts; the other records carry a NaN box.
 """
 from __future__ import annotations
 
@@ -22,6 +24,11 @@ from facebench.landmarks import OK, Landmarks
 from facebench.progress import bar
 
 NAN = np.full((5, 2), np.nan)
+NAN_BOX = np.full(4, np.nan)
+
+
+def _failed(flag: str) -> Landmarks:
+    return Landmarks(NAN.copy(), flag, NAN_BOX.copy())
 
 
 def _load(root: Path, name: str):
@@ -46,10 +53,10 @@ def _landmark_chunk(root: Path, chunk: list[str], detector: MTCNN):
             counts["converted"] += 1
             notes[name] = note
         if img is None:
-            out[name] = Landmarks(NAN.copy(), "unreadable")
+            out[name] = _failed("unreadable")
             notes[name] = error
         elif min(img.shape[:2]) < min_side:
-            out[name] = Landmarks(NAN.copy(), "too-small")
+            out[name] = _failed("too-small")
             notes[name] = f"{img.shape[1]}x{img.shape[0]} px is below min_face_size {min_side}"
         else:
             by_size.setdefault(img.shape[:2], []).append((name, img))
@@ -58,11 +65,12 @@ def _landmark_chunk(root: Path, chunk: list[str], detector: MTCNN):
         for (name, _), found in zip(items, faces):
             k = found.pick(w, h, select)
             if k is None:
-                out[name] = Landmarks(NAN.copy(), "no-face")
+                out[name] = _failed("no-face")
                 continue
             if len(found.boxes) > 1:
                 counts["multiple"] += 1
-            out[name] = Landmarks(found.points[k].astype(np.float64), OK)
+            box = np.asarray(found.boxes[k], np.float64)[:4]  # x1, y1, x2, y2 (a score column, if any, dropped)
+            out[name] = Landmarks(found.points[k].astype(np.float64), OK, box)
     return out, counts, notes
 
 
