@@ -26,6 +26,7 @@ test: $(BIN)/.installed
 bench: $(BIN)/.installed
 	python bench/eval_pairs_speed.py
 	python bench/embed_throughput.py
+	python bench/onnx_embed.py
 	python bench/mtcnn_throughput.py
 	python bench/train_throughput.py
 	python bench/ddp_scaling.py

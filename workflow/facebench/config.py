@@ -88,6 +88,7 @@ def check_references(config: dict) -> None:
             problems += _train_problems(name, model, config)
         if "weights" in model:
             problems += _weights_problems(name, model["weights"])
+        problems += _onnx_problems(name, model, models)
         if model["input"]["template"] in names.TEMPLATE_NAMES and \
                 (model["input"]["template"] != BOX or model["input"].get("size")):
             try:
@@ -248,6 +249,26 @@ def _weights_problems(name: str, weights: dict) -> list[str]:
             out.append(f"{where}.rename[{i}].replace: {rule['replace']!r} does not fit its pattern ({err})")
     for i, pattern in enumerate(weights.get("drop", [])):
         compiled(pattern, f"drop[{i}]")
+    return out
+
+
+ONNX = "onnx"  # the backbone that runs a published ONNX file (facebench.models.onnx_backbone)
+
+
+def _onnx_problems(name: str, model: dict, models: dict) -> list[str]:
+    """An ONNX model is a fixed graph run by onnxruntime: imported (weights), never trained, nor the start of a
+    fine-tuning run; and only it can take its faces channels-last (input.layout nhwc)."""
+    where, out = f"config key models.{name}", []
+    onnx = model["backbone"] == ONNX
+    if not onnx and model["input"].get("layout", "nchw") != "nchw":
+        out.append(f"{where}.input.layout: {model['input']['layout']!r} is for ONNX models (backbone onnx); "
+                   f"{model['backbone']} takes nchw")
+    if onnx and "train" in model:
+        out.append(f"{where}.train: backbone onnx runs a published ONNX file through onnxruntime and cannot be "
+                   f"trained; give {where}.weights (its file) instead")
+    init = model.get("train", {}).get("init")
+    if init in models and init != name and models[init]["backbone"] == ONNX:
+        out.append(f"{where}.train.init: {init!r} is an ONNX model (backbone onnx), whose weights torch cannot train")
     return out
 
 

@@ -15,6 +15,9 @@ How it runs on CPU (bench/embed_throughput.py measures it against a plain eager 
   share what CPU there is. Each batch is computed by one thread, so the features do not depend on the scheduling.
 - face and mirror run as two calls of ``batch_size``, not one of twice that: MobileFaceNet's largest activation at
   32 x 112 px faces (51 MB) passes glibc's 32 MB mmap ceiling, and every layer then page-faulted fresh memory.
+An ONNX model (backbone ``onnx``, models/onnx_backbone.py) runs through onnxruntime instead: not traced (its forward
+is a call into onnxruntime, not torch ops), one stream, onnxruntime's own intra-op threads set to the streams' count
+(its thread pool splits each layer itself; several sessions side by side would each hold a copy of the model).
 Full precision only: bf16 on AMX ran 1.7-2.4x faster per forward (frozen graph; torch.compile) but moved LFW View 2
 accuracy by 0.05-0.1 pp (3-6 of 6,000 pairs), not less than 0.05 pp as required; fp16 kept it (cosine 0.999996) but
 ran slower than fp32 (no AMX-FP16 on these CPUs). torch.compile in fp32 gained ~5% per forward for a 10-25 s compile.
@@ -70,6 +73,8 @@ def inference_module(model: torch.nn.Module, device: torch.device, example: torc
     layouts, and one that cannot be traced at all runs as the eager module. On GPU the eager module runs as is.
     """
     model = model.to(device).eval()
+    if is_onnx(model):  # a call into onnxruntime: nothing for torch to trace
+        return model, "onnxruntime"
     if device.type != "cpu":
         return model, "eager"
     errors = []
@@ -87,6 +92,12 @@ def inference_module(model: torch.nn.Module, device: torch.device, example: torc
                 errors.append(f"{kind}: {str(err).strip().splitlines()[-1][:200]}")
     print(f"embed: no frozen graph ({'; '.join(errors)}); running the eager module", file=sys.stderr)
     return model, "eager"
+
+
+def is_onnx(model: torch.nn.Module) -> bool:
+    from facebench.models.onnx_backbone import OnnxBackbone
+
+    return isinstance(model, OnnxBackbone)
 
 
 def embed_rows(net, faces: np.ndarray, rows: np.ndarray, spec: dict, *, batch_size: int, device: torch.device,
@@ -121,7 +132,8 @@ def embed_store(model_path: str | Path, store_dir: str | Path, out: str | Path, 
                 streams: int | None = None) -> dict:
     """Embed the store's faces (or only ``images``) with their mirror images into ``out``; returns its meta.
 
-    On CPU the batches run in ``streams`` independent streams (default: torch's thread count), one thread each."""
+    On CPU the batches run in ``streams`` independent streams (default: torch's thread count), one thread each; an
+    ONNX model runs one stream of onnxruntime with that many threads."""
     from facebench.progress import bar
 
     device = device or torch.device("cpu")
@@ -139,17 +151,21 @@ def embed_store(model_path: str | Path, store_dir: str | Path, out: str | Path, 
                        lambda n, first: f"{n} image(s) to embed are not in the store {store_dir}, e.g. {first}")
     n = len(rows)
     h, w = faces.shape[1:3]
-    on_cpu = device.type == "cpu"
+    on_cpu, onnx = device.type == "cpu", is_onnx(model)
     n_streams = cpu_streams(streams) if on_cpu else 1
+    if onnx:  # onnxruntime threads each call itself: its threads are the streams' count, and one stream feeds it
+        # (on a GPU device too: the pinned onnxruntime wheel is CPU-only, so its session runs on the CPU there)
+        model.threads, n_streams = cpu_streams(streams), 1
     start = time.perf_counter()
     with one_thread_per_stream(n_streams):  # the graph is built, and every stream runs, on one thread
         example = preprocess(np.zeros((batch_size, h, w, 3), np.uint8), spec).to(device)
         net, kind = inference_module(model, device, example)
-        with bar(n, "embed") as progress:
+        with bar(n, "embed") as progress:  # a traced graph is fed its traced batch size; onnxruntime pads itself
             feats, feats_flip = embed_rows(net, faces, rows, spec, batch_size=batch_size, device=device,
-                                           streams=n_streams, pad=on_cpu, progress=progress)
+                                           streams=n_streams, pad=on_cpu and not onnx, progress=progress)
     seconds = time.perf_counter() - start
-    dim = int(model.embedding_size) if hasattr(model, "embedding_size") else feats.shape[1]
+    # an ONNX model whose output has a symbolic width knows D only from its features
+    dim = int(getattr(model, "embedding_size", None) or feats.shape[1])
     if n == 0:
         feats = feats_flip = np.zeros((0, dim), np.float32)
     meta = {"version": EMBEDDINGS_VERSION, "model": str(model_path), "store": str(store_dir), "n_images": n, "dim": dim,

@@ -19,6 +19,8 @@ BACKBONES: dict[str, tuple[str, ...]] = {
     "iresnet200": ("embedding_size", "input_size", "dropout"),
     "irse8": ("embedding_size", "input_size", "pool_size"),
     "mobilefacenet": ("embedding_size", "input_size"),
+    # a published ONNX file run by onnxruntime; its length and input.layout are filled in by the import, not config
+    "onnx": ("output", "input_size"),
     "resnet18": ("embedding_size", "input_size"),
     "resnet50": ("embedding_size", "input_size"),
     "sphere20": ("embedding_size", "input_size", "batch_norm", "width"),
