@@ -81,6 +81,12 @@ def test_defaults_are_filled(smoke):
                                                                                       r".input_size: \[64, 64\] "
                                                                                       r"disagrees"),
     (lambda c: c["models"]["softmax"].update(weights={"path": "x.pth"}), r"models.softmax: .*valid under each of"),
+    (lambda c: c["models"]["softmax"]["input"].update(size=[40, 40]), r"config key models.softmax.input: irse8 "
+                                                                       r"cannot take a 40x40 input: each side at "
+                                                                       r"least 32 and a multiple of 16 \(input.size\)"),
+    (lambda c: c["models"]["pretrained"].update(backbone="inception_resnet_v1", backbone_args={},
+                                                input={"template": "arcface112", "size": [64, 64]}),
+     r"models.pretrained.input: inception_resnet_v1 cannot take a 64x64"),
     (lambda c: c["alignments"]["provided-lr16"].pop("size"), r"alignments.provided-lr16.size: method 'degrade' "
                                                               r"needs a size"),
     (lambda c: c["alignments"]["provided-lr16"].update(source="lr"), r"alignments.provided-lr16.source: 'lr' must "

@@ -57,3 +57,21 @@ def test_config_validation_imports_no_heavy_package():
                          env={"PYTHONPATH": str(ROOT / "workflow")})
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "", f"config validation imports {out.stdout.strip()}"
+
+
+def test_the_light_input_size_rules_agree_with_the_networks():
+    """Config refuses at parse time exactly the input sizes each network refuses when built (and takes the rest)."""
+    from facebench.models import build
+
+    for backbone, (multiple, smallest) in names.INPUT_SIDES.items():
+        args = {"pool_size": 1} if backbone == "irse8" else {}
+        smallest = smallest * args.get("pool_size", 2) if backbone == "irse8" else smallest
+        for size in ([smallest, smallest], [smallest + multiple, smallest], [smallest - 1, smallest + multiple],
+                     [smallest + multiple + 8, smallest + multiple]):
+            refused = names.input_size_problem(backbone, size, args)
+            try:
+                build(backbone, input_size=size, **args)
+                built = None
+            except ValueError as err:
+                built = str(err)
+            assert (refused is None) == (built is None), (backbone, size, refused, built)

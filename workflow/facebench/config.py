@@ -92,9 +92,14 @@ def check_references(config: dict) -> None:
         if model["input"]["template"] in names.TEMPLATE_NAMES and \
                 (model["input"]["template"] != BOX or model["input"].get("size")):
             try:
-                backbone_args(model, f"models.{name}")
+                args = backbone_args(model, f"models.{name}")
             except ValueError as err:
                 problems.append(f"config key {err}")
+            else:
+                why = names.input_size_problem(model["backbone"], args["input_size"], args)
+                if why:
+                    source = "input.size" if model["input"].get("size") else "its template's crop, input.size unset"
+                    problems.append(f"config key models.{name}.input: {why} ({source})")
     for name, spec in alignments.items():
         if spec["method"] == "landmarks" and "landmarks" not in spec:
             problems.append(f"config key alignments.{name}.landmarks: method 'landmarks' needs a landmark source")

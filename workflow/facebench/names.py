@@ -26,6 +26,30 @@ BACKBONES: dict[str, tuple[str, ...]] = {
     "sphere20": ("embedding_size", "input_size", "batch_norm", "width"),
 }
 
+# backbone -> (multiple, smallest side) its input_size must have: each stride-2 stage must divide the input exactly
+# (facebench.models.shapes.check_input_size); irse8's smallest side is 16 x its pool_size; an ONNX model's input is
+# checked against its file when imported. tests/test_names.py checks each rule against the built network.
+INPUT_SIDES: dict[str, tuple[int, int]] = {
+    "inception_resnet_v1": (1, 75),
+    **{name: (16, 16) for name in ("iresnet", "iresnet18", "iresnet34", "iresnet50", "iresnet100", "iresnet200",
+                                   "irse8", "mobilefacenet", "resnet18", "resnet50", "sphere20")},
+}
+
+
+def input_size_problem(backbone: str, size, backbone_args: dict) -> str | None:
+    """Why ``backbone`` cannot take an input of ``size`` [h, w], in words, or None."""
+    if backbone not in INPUT_SIDES:
+        return None
+    multiple, smallest = INPUT_SIDES[backbone]
+    if backbone == "irse8":
+        smallest *= int(backbone_args.get("pool_size", 2))
+    h, w = (int(v) for v in size)
+    if min(h, w) < smallest or h % multiple or w % multiple:
+        rule = f"each side at least {smallest}" + (f" and a multiple of {multiple}" if multiple > 1 else "")
+        return f"{backbone} cannot take a {h}x{w} input: {rule}"
+    return None
+
+
 # loss -> its options, by their config names (models.<name>.train.loss_args)
 LOSSES: dict[str, tuple[str, ...]] = {
     "arcface": ("s", "m", "easy_margin", "focal_gamma"),
