@@ -140,3 +140,51 @@ def test_a_tiny_p_value_is_printed_in_scientific_notation_not_as_zero():
 
     assert _p_value(3.14e-07) == "3.1e-07" and _p_value(0.0421) == "0.042" and _p_value(1.0) == "1"
     assert _p_value(None) == "—"
+
+
+def test_the_zoo_table_compares_the_features_the_authors_scored_and_lists_a_model_not_run():
+    from facebench.report.zoo import zoo_table
+
+    published = {"sources": {"s": {"title": "the zoo", "url": "https://example.org/zoo"}},
+                 "zoo": {"title": "Zoo", "models": [
+                     {"model": "a", "source": "s", "published": {"accuracy": 0.99}, "features": "flip-sum",
+                      "protocol": "LFW 10-fold"},
+                     {"model": "absent", "source": "s", "published": {"accuracy": 0.98}, "protocol": "LFW"}]}}
+    spec = {"model_spec": {"label": "A", "licence": "research only", "input": {"template": "box", "size": [160, 160]}},
+            "alignment_spec": {"method": "box", "landmarks": "mtcnn", "margin": 14, "size": 160}}
+
+    def metrics(acc):
+        return {"accuracy": acc, "auc": 0.999, "tar_at_far": {"0.001": 0.97, "0.01": 0.99}, "_path": f"{acc}.json",
+                "n_pairs": 6000, "provenance": {"config": spec}}
+
+    key = ("a", "lfw", "box160", "view2")
+    verif = {(*key, "plain", "grid"): metrics(0.985), (*key, "flip-concat", "grid"): metrics(0.987),
+             (*key, "flip-sum", "grid"): metrics(0.9875),
+             ("a", "calfw", "box160", "calfw", "plain", "grid"): metrics(0.5)}  # another dataset: not a zoo row
+    ranks = {("a", "lfw", "box160", "plain"): {"rank1": 0.9}}
+    table = zoo_table(published, verif, ranks, seed=("plain", "grid"), protocol_label=lambda m: "view2")
+    row, absent = table["rows"]
+    assert (row["accuracy"], row["acc_flip"], row["ours_as_published"]) == (0.985, 0.987, 0.9875)
+    assert abs(row["diff"] - (0.9875 - 0.99)) < 1e-12 and row["tar"] == 0.97 and row["rank1"] == 0.9
+    assert row["crop"] == "mtcnn box + 14 px margin, 160 px"  # no resize: the crop is the input
+    assert row["licence"] == "research only" and row["url"] == "https://example.org/zoo"
+    assert not absent["run"] and absent["label"] == "absent"
+    from facebench.report.zoo import crop_label
+    assert crop_label({"method": "landmarks", "landmarks": "provided"},
+                      {"input": {"template": "arcface112", "size": [32, 32]}}).endswith("resized to 32x32")
+    assert zoo_table({"sources": {}}, verif, ranks, seed=("plain", "grid"), protocol_label=str) is None
+
+
+def test_every_zoo_entry_names_a_model_of_the_zoo_profile_and_a_source_with_an_address():
+    import yaml
+    from conftest import ROOT
+
+    published = yaml.safe_load((ROOT / "report/published.yaml").read_text())
+    zoo = yaml.safe_load((ROOT / "config/zoo.yaml").read_text())
+    entries = published["zoo"]["models"]
+    assert {e["model"] for e in entries} == set(zoo["models"])  # every zoo model has its published figure
+    for e in entries:
+        assert published["sources"][e["source"]].get("url", "").startswith("https://"), e["source"]
+        assert 0.5 < e["published"]["accuracy"] <= 1.0 and e.get("features", "plain") in zoo["verification"]["features"]
+    for name, spec in zoo["models"].items():
+        assert spec.get("licence"), f"config/zoo.yaml models.{name} states no licence"

@@ -16,6 +16,7 @@ from facebench.detect.agreement import POINTS
 from facebench.io import load_npz, read_json, read_tsv, sha256_file, write_json, write_text
 from facebench.report import figures, provenance
 from facebench.report.studies import roc_curve, study_sections, validation_series
+from facebench.report.zoo import zoo_table
 
 SEED = ("plain", "grid")  # the seed's feature choice and threshold search
 
@@ -315,6 +316,7 @@ def build_report(metrics_paths: list[str], *, published: str, template: str, spe
         "git": git, "packages": provenance.package_versions(),
         "experiments": _experiment_rows(verif, ranks, profile),
         "seed_tables": _seed_tables(pub, verif, ranks, profile),
+        "zoo": zoo_table(pub, verif, ranks, seed=SEED, protocol_label=lambda m: _protocol_label(m, profile)),
         "alpha": ALPHA,
         "roc_png": _roc_png(verif, published_curves),
         "published_roc": [{"label": c["label"], "points": len(c["fpr"]), "skipped": c["skipped"]}
