@@ -13,8 +13,9 @@ from pathlib import Path
 import jsonschema
 import yaml
 
-from facebench import names
+from facebench import names, safe_pickle
 from facebench.templates import BOX, backbone_args
+from facebench.weights import ConversionError, open_container
 
 
 class ConfigError(ValueError):
@@ -231,10 +232,20 @@ def _split_problems(name: str, ds: dict) -> list[str]:
 
 def _weights_problems(name: str, weights: dict) -> list[str]:
     """A published checkpoint's import options (facebench.models.convert) that can be checked without torch: map's
-    value, and that every rename rule (pattern and replacement) and drop pattern compiles. Whether container names a
-    key of the file is not checked here, not even for a local path: that needs the file loaded, by torch; the import
-    checks it, naming the key."""
+    value, that every rename rule (pattern and replacement) and drop pattern compiles, and, for a local file in
+    torch's zip format, that container names a mapping in it (read by facebench.safe_pickle, which runs nothing and
+    needs no torch; a download, an archive member or a legacy-format file is checked by the import)."""
     where, out = f"config key models.{name}.weights", []
+    local = Path(weights["path"]) if "path" in weights and "member" not in weights else None
+    if weights.get("container") and local is not None and local.is_file():
+        try:
+            loaded = safe_pickle.torch_file_object(local)
+            if loaded is not None:
+                open_container(loaded, weights["container"], f"models.{name}.weights", str(local))
+        except ConversionError as err:  # it names the key itself
+            out.append(str(err))
+        except ValueError as err:  # not a torch file at all
+            out.append(f"{where}.path: {err}")
     if "map" in weights and weights["map"] != "by-order":
         out.append(f"{where}.map: {weights['map']!r} is not a way to match tensors; the one there is: 'by-order' "
                    "(without map: by name)")

@@ -24,53 +24,10 @@ from collections.abc import Mapping
 
 import torch
 
-from facebench.weights import load_weights_only
+from facebench.weights import SHOWN, ConversionError, load_weights_only, open_container
 
 BY_ORDER = "by-order"
 MAPS = (BY_ORDER,)  # without ``map``: by name
-SHOWN = 8  # keys, or table rows, an error lists before "... and N more"
-
-
-class ConversionError(ValueError):
-    pass
-
-
-def _listing(keys, limit: int = SHOWN) -> str:
-    keys = list(keys)
-    text = ", ".join(repr(k) for k in keys[:limit])
-    return f"[{text}{f', ... ({len(keys)} in all)' if len(keys) > limit else ''}]"
-
-
-def open_container(loaded, container: str | None, where: str, origin: str) -> tuple[Mapping, str | None]:
-    """(the state dict inside ``loaded``, the container path used or None for the file itself)."""
-    if container is None:  # the automatic default
-        if isinstance(loaded, Mapping) and isinstance(loaded.get("state_dict"), Mapping):
-            return loaded["state_dict"], "state_dict"
-        if not isinstance(loaded, Mapping):
-            raise ConversionError(f"{origin}: expected a state dict, found {type(loaded).__name__}")
-        return loaded, None
-    if not isinstance(loaded, Mapping):
-        raise ConversionError(f"{origin}: config key {where}.container: {container!r}: the file holds a "
-                              f"{type(loaded).__name__}, not a mapping of keys")
-    node, parts, walked = loaded, container.split("."), []
-    while parts:
-        if not isinstance(node, Mapping):
-            raise ConversionError(f"{origin}: config key {where}.container: {container!r}: "
-                                  f"{'.'.join(walked)!r} is a {type(node).__name__}, not a mapping of keys")
-        for n in range(len(parts), 0, -1):  # the longest key first: a key may itself hold dots
-            key = ".".join(parts[:n])
-            if key in node:
-                break
-        else:
-            inner = (f" ({'.'.join(walked)!r} is there but has no {parts[0]!r}; its keys: {_listing(node)})"
-                     if walked else "")
-            raise ConversionError(f"{origin}: config key {where}.container: {container!r} is not in the file{inner}; "
-                                  f"the file's top-level keys: {_listing(loaded)}")
-        node, walked, parts = node[key], walked + [key], parts[n:]
-    if not isinstance(node, Mapping):
-        raise ConversionError(f"{origin}: config key {where}.container: {container!r} is a "
-                              f"{type(node).__name__}, not a state dict")
-    return node, container
 
 
 def _compile(pattern, key: str, origin: str) -> re.Pattern:
