@@ -81,6 +81,8 @@ def test_defaults_are_filled(smoke):
                                                                                       r".input_size: \[64, 64\] "
                                                                                       r"disagrees"),
     (lambda c: c["models"]["softmax"].update(weights={"path": "x.pth"}), r"models.softmax: .*valid under each of"),
+    (lambda c: c["models"]["pretrained"].update(backbone_args={"embedding_size": 0}),
+     r"config key models.pretrained.backbone_args.embedding_size: 0 is not a positive integer"),
     (lambda c: c["models"]["softmax"]["input"].update(size=[40, 40]), r"config key models.softmax.input: irse8 "
                                                                        r"cannot take a 40x40 input: each side at "
                                                                        r"least 32 and a multiple of 16 \(input.size\)"),

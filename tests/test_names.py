@@ -75,3 +75,37 @@ def test_the_light_input_size_rules_agree_with_the_networks():
             except ValueError as err:
                 built = str(err)
             assert (refused is None) == (built is None), (backbone, size, refused, built)
+
+
+BAD_VALUES = {"embedding_size": [0, -3, 1.5, True], "pool_size": [0, 2.5], "depth": [7, 152, "50"],
+              "dropout": [1.0, -0.1, "0.2"], "width": [0, 5, "1"], "se": [1, "yes"], "batch_norm": [0, "no"],
+              "normalize": [1, "no"], "output": ["", 3]}
+GOOD_VALUES = {"embedding_size": 64, "pool_size": 1, "depth": 34, "dropout": 0.2, "width": 0.5, "se": True,
+               "batch_norm": True, "normalize": False, "output": "embedding"}
+LENIENT = {"se", "batch_norm"}  # the network casts these with bool(); config still wants true or false
+
+
+def test_backbone_argument_rules_refuse_what_the_networks_refuse():
+    """Every rule refuses its bad values at parse time, and each network refuses them too when built (but the
+    booleans it casts); every good value passes both. The iresnet depths are the network's own."""
+    from facebench.models import build
+    from facebench.models.iresnet import UNITS
+
+    assert set(BAD_VALUES) == set(names.ARG_RULES) == set(GOOD_VALUES)
+    assert "18, 34, 50, 100" in names.ARG_RULES["depth"][0] and sorted(UNITS) == [18, 34, 50, 100]
+    for backbone, accepted in names.BACKBONES.items():
+        if backbone == "onnx":
+            continue  # built by the import from a file
+        size = [160, 160] if backbone == "inception_resnet_v1" else [112, 112]
+        for arg in set(accepted) & set(names.ARG_RULES):
+            describe, check = names.ARG_RULES[arg]
+            assert check(GOOD_VALUES[arg]), arg
+            build(backbone, input_size=size, **{arg: GOOD_VALUES[arg]})
+            for bad in BAD_VALUES[arg]:
+                assert not check(bad), (arg, bad)
+                if arg not in LENIENT:
+                    try:
+                        build(backbone, input_size=size, **{arg: bad})
+                    except (ValueError, TypeError, KeyError):
+                        continue
+                    raise AssertionError(f"{backbone} built with {arg}={bad!r}, which config refuses ({describe})")

@@ -76,10 +76,13 @@ def check_references(config: dict) -> None:
                             f"registered: {', '.join(sorted(names.BACKBONES))}")
         else:
             accepted = names.BACKBONES[model["backbone"]]
-            for arg in model.get("backbone_args", {}):
+            for arg, value in model.get("backbone_args", {}).items():
                 if arg not in accepted:
                     problems.append(f"config key models.{name}.backbone_args.{arg}: {model['backbone']} takes no "
                                     f"argument {arg!r}; its arguments: {', '.join(accepted)}")
+                elif arg in names.ARG_RULES and not names.ARG_RULES[arg][1](value):
+                    problems.append(f"config key models.{name}.backbone_args.{arg}: {value!r} is not "
+                                    f"{names.ARG_RULES[arg][0]}")
         if model["input"]["template"] not in names.TEMPLATE_NAMES:
             problems.append(f"config key models.{name}.input.template: unknown template")
         elif model["input"]["template"] == BOX and not model["input"].get("size"):

@@ -26,6 +26,27 @@ BACKBONES: dict[str, tuple[str, ...]] = {
     "sphere20": ("embedding_size", "input_size", "batch_norm", "width"),
 }
 
+def _positive_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 1
+
+
+def _number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+# backbone argument -> (what it must be, the check): refused at parse time with the first, as the network refuses it
+ARG_RULES: dict[str, tuple[str, object]] = {
+    "embedding_size": ("a positive integer", _positive_int),
+    "pool_size": ("a positive integer", _positive_int),
+    "depth": ("one of 18, 34, 50, 100 (iresnet's depths)", lambda v: _positive_int(v) and v in (18, 34, 50, 100)),
+    "dropout": ("a number in [0, 1)", lambda v: _number(v) and 0 <= v < 1),
+    "width": ("a number in (0, 4]", lambda v: _number(v) and 0 < v <= 4),
+    "se": ("true or false", lambda v: isinstance(v, bool)),
+    "batch_norm": ("true or false", lambda v: isinstance(v, bool)),
+    "normalize": ("true or false", lambda v: isinstance(v, bool)),
+    "output": ("an output name of the ONNX file (a string)", lambda v: isinstance(v, str) and v != ""),
+}
+
 # backbone -> (multiple, smallest side) its input_size must have: each stride-2 stage must divide the input exactly
 # (facebench.models.shapes.check_input_size); irse8's smallest side is 16 x its pool_size; an ONNX model's input is
 # checked against its file when imported. tests/test_names.py checks each rule against the built network.
