@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import standins
 import synthetic
 import yaml
 from conftest import HAVE_SHARED, ROOT, SHARED
@@ -134,7 +135,8 @@ class SmokeRun:
 def run_smoke(folder: Path) -> SmokeRun:
     work = folder / "work"
     work.mkdir()
-    cfg = absolute_config(work)
+    # the smoke profile plus an ONNX model and a checkpoint imported by order, both stand-ins made here
+    cfg = absolute_config(work, edit=lambda c: standins.add_to_profile(c, work))
     problem = slurm_cluster_problem()
     if problem and os.environ.get("FACEBENCH_REQUIRE_SLURM"):
         pytest.fail(f"FACEBENCH_REQUIRE_SLURM is set (.ci/run), but {problem}")

@@ -30,8 +30,9 @@ def test_the_dag_runs_to_a_report(smoke_run):
     assert "Table 1 of the SphereFace course report" in html
     assert html.count('<tr>\n      <td class="text">') >= 6  # seed-table rows, run or not
     manifest = json.loads((work / "report/manifest.json").read_text())
-    # the pretrained model: 3 alignments x 6 files; the 12 trained models: 1 alignment x 6 files
-    assert manifest["profile"] == "smoke" and len(manifest["inputs"]["metrics"]) == 18 + 12 * 6
+    # the pretrained model: 3 alignments x 6 files; its two stand-ins (ONNX, by-order: tests/standins.py) and the 12
+    # trained models: 1 alignment x 6 files
+    assert manifest["profile"] == "smoke" and len(manifest["inputs"]["metrics"]) == 18 + 14 * 6
     assert "Landmarks: MTCNN against the provided points" in html
     assert len(manifest["inputs"]["figures"]) == 1
 
@@ -51,6 +52,30 @@ def test_real_numbers_are_sane(smoke_run):
     assert mtcnn["accuracy"] > center["accuracy"] + 0.02  # MTCNN alignment lands near the provided one
     study = json.loads((work / "results/landmarks/lfw/mtcnn-vs-provided.json").read_text())
     assert study["distance"]["mean"] < 5.0 and study["counts"]["compared"] >= study["images"] - 2
+
+
+def test_an_onnx_model_and_a_checkpoint_imported_by_order_reproduce_the_pretrained_model(smoke_run):
+    """Plumbing: the pretrained network exported to ONNX, and saved under another container with other key names
+    (tests/standins.py), go through fetch, import, embed and evaluate: the same features (within 1e-5: onnxruntime
+    and the frozen torch graph order their sums differently) and the same View 2 metrics."""
+    import numpy as np
+    from facebench.io import load_npz
+
+    work = smoke_run.work
+    emb = {m: load_npz(work / f"results/embeddings/{m}/lfw/provided.npz")
+           for m in ("pretrained", "pretrained-onnx", "pretrained-by-order")}
+    for m in ("pretrained-onnx", "pretrained-by-order"):
+        assert list(emb[m]["paths"]) == list(emb["pretrained"]["paths"])
+        for key in ("features", "features_flip"):
+            assert np.abs(emb[m][key] - emb["pretrained"][key]).max() <= 1e-5, (m, key)
+        for name in ("view2-plain-grid", "view2-flip-concat-exact"):
+            ours = json.loads((work / f"results/metrics/{m}/lfw/provided/{name}.json").read_text())
+            assert ours["accuracy"] == metrics(work, "provided", name)["accuracy"], (m, name)
+    meta = json.loads(str(emb["pretrained-onnx"]["meta"]))
+    assert meta["graph"] == "onnxruntime"
+    html = (work / "report/index.html").read_text()
+    assert "as ONNX (stand-in)" in html and "imported by order (stand-in)" in html
+    assert 'id="zoo-table"' in html  # the pretrained model is in the zoo: its row is run in every profile
 
 
 def test_every_registered_loss_trains_and_is_evaluated(smoke_run):
@@ -91,8 +116,10 @@ def test_every_analysis_rule_runs_and_reaches_the_report(smoke_run):
     files = manifest["inputs"]["analysis"]
     kinds = {kind: [f for f in files if f"/analysis/{kind}/" in f] for kind in
              ("kernels", "scorers", "embedding-stats", "cpd")}
-    # every evaluated model, on its alignments as cut (the pretrained model has three; the degraded one has none)
-    assert len(kinds["kernels"]) == len(evaluated)
+    models = yaml.safe_load(cfg.read_text())["models"]
+    # every evaluated model, on its alignments as cut (the pretrained model has three; the degraded one has none); an
+    # ONNX model has no kernels to show (onnxruntime does not expose its weights)
+    assert len(kinds["kernels"]) == len([m for m in evaluated if models[m]["backbone"] != "onnx"])
     assert len(kinds["scorers"]) == len(kinds["embedding-stats"]) == len(evaluated) + 2
     assert len(kinds["cpd"]) == len(evaluated)  # provided vs provided-lr16, per model evaluated on provided
     scorer = json.loads((work / "results/analysis/scorers/pretrained/lfw/provided/view2.json").read_text())
