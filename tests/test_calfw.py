@@ -338,7 +338,8 @@ def test_a_calfw_dataset_is_valid_config_and_lfw_stays_the_default(smoke_with_ca
 
 
 @pytest.mark.parametrize("edit, match", [
-    (lambda d: d.update(format="casia"), r"datasets.calfw.format: 'casia' is not one of \['lfw', 'calfw'\]"),
+    (lambda d: d.update(format="casia"), r"datasets.calfw.format: 'casia' is not one of \['lfw', 'calfw', 'cplfw', "
+                                         r"'trials', 'insightface-bin'\]"),
     (lambda d: d["split"]["fractions"].update(test=0.3), r"datasets.calfw.split.fractions: shares sum to 1.1, not 1"),
     (lambda d: d["training"].update(part="dev"), r"datasets.calfw.training.part: 'dev' is not a part of "
                                                  r"datasets.calfw.split.fractions"),

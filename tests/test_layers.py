@@ -16,7 +16,7 @@ LAYERS = [
     # core formats and light name lists (Snakemake's own process imports config, names, templates, schema)
     ["facebench.io", "facebench.images", "facebench.progress", "facebench.runtime", "facebench.names",
      "facebench.templates", "facebench.schema", "facebench.config", "facebench.store", "facebench.landmarks",
-     "facebench.weights", "facebench.safe_pickle"],
+     "facebench.weights", "facebench.safe_pickle", "facebench.dataset_checks"],
     ["facebench.data"],
     ["facebench.detect", "facebench.align"],
     ["facebench.models", "facebench.losses", "facebench.resolution"],

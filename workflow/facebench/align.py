@@ -90,7 +90,10 @@ def box_crop(img: np.ndarray, box, margin: int, size: int) -> np.ndarray:
     return np.ascontiguousarray(cv2.resize(patch, (size, size), interpolation=cv2.INTER_AREA))
 
 
-METHODS = ("landmarks", "center", "box")  # what build_store cuts (degrade: facebench.resolution, from a store)
+# what build_store cuts, and given: faces that come aligned (an insightface .bin, build_given_store); degrade is
+# facebench.resolution's, from a store
+METHODS = ("landmarks", "center", "box", "given")
+CUT_METHODS = ("landmarks", "center", "box")
 
 
 def build_store(images_root: str | Path, images: list[str], out_dir: str | Path, *, tpl: Template | None = None,
@@ -106,8 +109,9 @@ def build_store(images_root: str | Path, images: list[str], out_dir: str | Path,
     ``center-fallback``). An unreadable image is an error naming every such file, or with ``on_error: skip`` a black
     face recorded as ``failed`` (its pairs are dropped and counted).
     """
-    if method not in METHODS:
-        raise ValueError(f"alignment method must be one of {', '.join(METHODS)}, got {method!r}")
+    if method not in CUT_METHODS:
+        raise ValueError(f"alignment method must be one of {', '.join(CUT_METHODS)}, got {method!r} (given: "
+                         "build_given_store)")
     if method in ("landmarks", "box") and landmarks is None:
         raise ValueError(f"alignment method {method!r} needs a landmark table")
     if on_error not in ("fail", "skip"):
@@ -130,7 +134,7 @@ def build_store(images_root: str | Path, images: list[str], out_dir: str | Path,
         if tpl is None:
             raise ValueError(f"alignment method {method!r} needs a template")
         crop, tpl_name = tpl.size, tpl.name
-    root, out_dir = Path(images_root), Path(out_dir)
+    root = Path(images_root)
     w, h = crop
 
     def fallback(img, note, why):
@@ -155,6 +159,15 @@ def build_store(images_root: str | Path, images: list[str], out_dir: str | Path,
         except ValueError as err:
             return fallback(img, note, str(err))
 
+    return _write_store(one, images, out_dir, crop, on_error, threads,
+                        {"template": tpl_name, "method": method, **({"margin": margin} if method == "box" else {})})
+
+
+def _write_store(one, images: list[str], out_dir: Path, crop: tuple[int, int], on_error: str, threads: int,
+                 about: dict) -> dict:
+    """The store of ``one(name) -> (face, status, note)`` over ``images``; its summary holds ``about`` too."""
+    w, h = crop
+    out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     with atomic_path(out_dir / "faces.npy", suffix=".npy") as tmp:
         faces = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(images), h, w, 3))
@@ -169,11 +182,52 @@ def build_store(images_root: str | Path, images: list[str], out_dir: str | Path,
     converted = sum(1 for n in notes if n.startswith("converted from"))
     write_tsv(out_dir / "index.tsv", INDEX_COLUMNS,
               ([i, p, s, n] for i, (p, s, n) in enumerate(zip(images, status, notes))))
-    summary = {"store_version": STORE_VERSION, "n_images": len(images), "template": tpl_name,
-               "size": list(crop), "method": method, "status_counts": counts, "mode_converted": converted}
-    if method == "box":
-        summary["margin"] = margin
+    summary = {"store_version": STORE_VERSION, "n_images": len(images), "template": about.pop("template"),
+               "size": list(crop), "method": about.pop("method"), "status_counts": counts,
+               "mode_converted": converted, **about}
     write_json(out_dir / "summary.json", summary)
+    return summary
+
+
+def build_given_store(bin_path: str | Path, images: list[str], out_dir: str | Path, *, tpl: Template,
+                      on_error: str = "fail", threads: int = 1) -> dict:
+    """The store of an insightface .bin's faces (method ``given``): each face as stored, already aligned (at 112x112
+    by insightface's packing), resized to ``tpl``'s size only where it differs (area when shrinking, bilinear when
+    enlarging), the summary recording the sizes met and whether any was resized. ``images`` are the .bin's index
+    names (``000042.jpg``); an undecodable face is an error naming its index, or with ``on_error: skip`` a black
+    face recorded as ``failed``."""
+    from facebench.data import insightface_bin
+
+    if on_error not in ("fail", "skip"):
+        raise ValueError(f"on_error must be 'fail' or 'skip', got {on_error!r}")
+    bins, _ = insightface_bin.read(bin_path)
+    w, h = tpl.size
+    sizes: dict[str, int] = {}
+
+    def one(name: str) -> tuple[np.ndarray, str, str]:
+        i = insightface_bin.index_of(name)
+        if i >= len(bins):
+            raise ValueError(f"{name}: image {i} is past the end of {bin_path} ({len(bins)} images)")
+        try:
+            img = insightface_bin.decode(bins[i], i, bin_path)
+        except ValueError as err:
+            return np.zeros((h, w, 3), np.uint8), "failed", str(err)
+        size = f"{img.shape[1]}x{img.shape[0]}"
+        sizes[size] = sizes.get(size, 0) + 1  # dict updates are atomic under the GIL; counts only
+        if img.shape[:2] == (h, w):
+            return img, "given", ""
+        small = img.shape[1] > w or img.shape[0] > h
+        face = cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA if small else cv2.INTER_LINEAR)
+        return np.ascontiguousarray(face), "given", f"resized from {size}"
+
+    summary = _write_store(one, images, out_dir, (w, h), on_error, threads,
+                           {"template": tpl.name, "method": "given", "source": str(bin_path)})
+    summary["given_sizes"] = dict(sorted(sizes.items()))
+    summary["resized"] = [s for s in sizes if s != f"{w}x{h}"] != []
+    summary["note"] = ("faces as stored in the .bin" if not summary["resized"] else
+                       f"faces resized from {', '.join(s for s in sorted(sizes) if s != f'{w}x{h}')} to {w}x{h}, "
+                       f"the template's size")
+    write_json(Path(out_dir) / "summary.json", summary)
     return summary
 
 

@@ -14,6 +14,9 @@ import jsonschema
 import yaml
 
 from facebench import names, safe_pickle
+from facebench.dataset_checks import BIN
+from facebench.dataset_checks import format_problems as _format_problems
+from facebench.dataset_checks import given_problems as _given_problems
 from facebench.templates import BOX, backbone_args
 from facebench.weights import ConversionError, open_container
 
@@ -105,6 +108,9 @@ def check_references(config: dict) -> None:
                     source = "input.size" if model["input"].get("size") else "its template's crop, input.size unset"
                     problems.append(f"config key models.{name}.input: {why} ({source})")
     for name, spec in alignments.items():
+        if spec["method"] == "given":
+            problems += [f"config key alignments.{name}.{k}: method 'given' takes no {k} (the faces come aligned, "
+                         "as the .bin stores them)" for k in ("landmarks", "source", "size") if k in spec]
         if spec["method"] == "landmarks" and "landmarks" not in spec:
             problems.append(f"config key alignments.{name}.landmarks: method 'landmarks' needs a landmark source")
         if spec["method"] == "degrade":
@@ -118,8 +124,14 @@ def check_references(config: dict) -> None:
     for name, ds in datasets.items():
         if DETECTED in ds.get("landmarks", {}):
             problems.append(f"config key datasets.{name}.landmarks.{DETECTED}: the name is reserved for the detector")
+        problems += _format_problems(name, ds)
         for proto, vspec in ds.get("verification", {}).items():
-            if vspec["pairs"] not in ds["files"]:
+            if ds.get("format") == BIN:  # its pairs are the .bin's own (_format_problems refuses a pairs key)
+                pass
+            elif "pairs" not in vspec:
+                problems.append(f"config key datasets.{name}.verification.{proto}.pairs: required (a key of "
+                                f"datasets.{name}.files)")
+            elif vspec["pairs"] not in ds.get("files", {}):
                 problems.append(f"config key datasets.{name}.verification.{proto}.pairs: {vspec['pairs']!r} is not "
                                 f"a key of datasets.{name}.files")
         problems += _split_problems(name, ds)
@@ -137,6 +149,8 @@ def check_references(config: dict) -> None:
             if entry["model"] in models:
                 problems += _template_problems(f"{where}.alignments", a, alignments[a], entry["model"],
                                                models[entry["model"]])
+            problems += _given_problems(f"{where}.alignments", a, alignments[a], entry["dataset"],
+                                        datasets[entry["dataset"]])
             if alignments[a]["method"] not in ("landmarks", "box") or "landmarks" not in alignments[a]:
                 continue
             elif alignments[a]["landmarks"] == DETECTED:
@@ -344,6 +358,9 @@ def _validate_problems(v: dict | None, where: str, config: dict) -> list[str]:
         out.append(f"{where}.protocol: {v['protocol']!r} is not a key of datasets.{v['dataset']}.verification")
     if v["alignment"] not in config["alignments"]:
         out.append(f"{where}.alignment: {v['alignment']!r} is not a key of alignments")
+    elif ds is not None:
+        out += _given_problems(f"{where}.alignment", v["alignment"],
+                               base_alignment(config["alignments"], v["alignment"]), v["dataset"], ds)
     return out
 
 

@@ -90,7 +90,9 @@ LOSSES: dict[str, tuple[str, ...]] = {
 CLASSIFIERS = ("arcface", "center", "cosface", "lsoftmax", "norm-softmax", "softmax", "sphereface")
 
 SCORERS = ("cosine", "euclidean", "chi2-svm", "weighted-l1", "joint-bayesian")
-ALIGNMENT_METHODS = ("landmarks", "center", "degrade", "box")
+# given: the faces an insightface .bin stores, already aligned (datasets of format BIN_FORMAT only)
+ALIGNMENT_METHODS = ("landmarks", "center", "degrade", "box", "given")
+BIN_FORMAT = "insightface-bin"  # the dataset format of insightface's .bin verification sets
 # a model's input.template: the warp templates (facebench.templates.TEMPLATES) and the pseudo-template "box"
 TEMPLATE_NAMES = tuple(sorted(_TEMPLATE_NAMES))
 DETECTED = "mtcnn"  # the landmark source computed by the detector rather than read from a file

@@ -1,5 +1,6 @@
 # Aligned-face stores: each (dataset, alignment, template) decoded and warped (or box-cut: template box) once, read by
-# every later stage.
+# every later stage. An insightface .bin's store (method given) is its faces decoded as stored, from the .bin the
+# manifest names: no landmarks (align_landmarks gives none), the same rule and outputs.
 
 
 rule align:

@@ -72,10 +72,11 @@ def store(dataset, alignment, template):
 
 
 def align_landmarks(w):
-    """The landmark file an alignment needs (none for a centre crop): its points (method landmarks), or the detector's
-    boxes, which only its landmark file carries (method box, landmarks: mtcnn)."""
+    """The landmark file an alignment needs (none for a centre crop, nor for the faces an insightface .bin gives
+    aligned, method given): its points (method landmarks), or the detector's boxes, which only its landmark file
+    carries (method box, landmarks: mtcnn)."""
     spec = config["alignments"][w.alignment]
-    if spec["method"] == "center":
+    if spec["method"] in ("center", "given"):
         return []
     return f"{RESULTS}/landmarks/{w.dataset}/{spec['landmarks']}.tsv"
 

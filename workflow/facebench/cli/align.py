@@ -1,5 +1,5 @@
-"""``facebench`` commands for aligned-face stores: faces cut by landmarks, a centre crop or the detector's box,
-degraded copies."""
+"""``facebench`` commands for aligned-face stores: faces cut by landmarks, a centre crop or the detector's box, the
+faces an insightface .bin gives aligned, degraded copies."""
 from __future__ import annotations
 
 import json
@@ -10,8 +10,21 @@ from facebench.cli.common import read_lines, read_manifest
 
 def cmd_align(a):
     from facebench import align, landmarks, templates
+    from facebench.data.formats import BIN
 
     manifest = read_manifest(a.manifest)
+    given = manifest.get("format") == BIN
+    if given != (a.method == "given"):
+        raise ValueError(f"--method {a.method}: dataset {manifest['dataset']} is of format "
+                         f"{manifest.get('format', 'lfw')}; method given is for insightface .bin datasets (their faces "
+                         "come aligned), and their faces are never cut again")
+    if given:
+        if a.landmarks or a.margin is not None or a.size is not None:
+            raise ValueError("--method given takes no --landmarks, --margin or --size (the .bin's faces come aligned)")
+        summary = align.build_given_store(manifest["files"]["bin"]["path"], read_lines(a.images), a.out,
+                                          tpl=align.template(a.template), on_error=a.on_error, threads=a.threads)
+        print(json.dumps(summary))
+        return
     if a.method == "box":
         if a.template != templates.BOX:
             raise ValueError(f"--method box cuts faces for template {templates.BOX!r}, not {a.template!r}")
@@ -39,7 +52,7 @@ def register(add) -> None:
     sp = add("align", cmd_align, "align faces into a decode-free store")
     sp.add_argument("--manifest", required=True)
     sp.add_argument("--images", required=True)
-    sp.add_argument("--method", choices=["landmarks", "center", "box"], required=True)
+    sp.add_argument("--method", choices=["landmarks", "center", "box", "given"], required=True)
     sp.add_argument("--landmarks", help="landmark TSV (method landmarks; method box: one with the detector's boxes)")
     sp.add_argument("--template", required=True, help="a warp template, or box (method box)")
     sp.add_argument("--margin", type=int, help="method box: pixels of the crop around the detector's box")

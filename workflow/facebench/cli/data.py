@@ -14,15 +14,11 @@ def cmd_fetch_dataset(a):
 
 
 def cmd_pairs_protocol(a):
-    from facebench.data.protocols import write_pairs_protocol
+    from facebench.data.protocols import pairs_source, write_pairs_protocol
 
     m = read_manifest(a.manifest)
     vspec = a.spec["verification"][a.protocol]
-    key = vspec["pairs"]
-    if key not in m["files"]:
-        raise KeyError(f"datasets.{m['dataset']}.verification.{a.protocol}.pairs: {key!r} is not one of the "
-                       f"dataset's files ({', '.join(sorted(m['files']))})")
-    summary = write_pairs_protocol(m["files"][key]["path"], vspec, set(read_lines(m["images_list"])), a.out,
+    summary = write_pairs_protocol(pairs_source(m, vspec, a.protocol), vspec, set(read_lines(m["images_list"])), a.out,
                                    on_missing=a.spec.get("on_missing_image", "fail"), subset=a.spec.get("subset"),
                                    fmt=m.get("format", "lfw"))
     print(json.dumps(summary))

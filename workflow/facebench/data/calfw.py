@@ -9,6 +9,9 @@ right) in the image's own pixels.
 
 The folds are rebuilt: a contiguous split of the file order would put only same-person pairs in folds 0-4, so each of
 the 10 folds takes 300 same and 300 different pairs (folds.balanced_folds).
+
+Cross-Pose LFW (CPLFW) is released in the same format (``pairs_CPLFW.txt``, landmarks in ``CPLFW/points``, the same
+``_5loc_attri.txt`` files) but numbers its images without padding (``<Name>_<N>.jpg``): ``kind`` names which.
 """
 from __future__ import annotations
 
@@ -21,29 +24,33 @@ from facebench.data.folds import balanced_folds
 from facebench.data.lfw import Pair
 from facebench.landmarks import OK, Landmarks
 
-_NAME = re.compile(r"^(?P<identity>.+)_(?P<index>\d{4})\.(jpg|jpeg|png)$", re.IGNORECASE)
+# kind -> (image name pattern, the pattern in words)
+_NAMES = {"CALFW": (re.compile(r"^(?P<identity>.+)_(?P<index>\d{4})\.(jpg|jpeg|png)$", re.IGNORECASE),
+                    "<Name>_<NNNN>.jpg"),
+          "CPLFW": (re.compile(r"^(?P<identity>.+)_(?P<index>\d+)\.(jpg|jpeg|png)$", re.IGNORECASE), "<Name>_<N>.jpg")}
 
 
-def identity(path: str) -> str:
-    """The person of a CALFW image name: the name without its _NNNN suffix (``Aaron_Eckhart_0001.jpg``)."""
-    m = _NAME.match(Path(path).name)
+def identity(path: str, kind: str = "CALFW") -> str:
+    """The person of a CALFW (CPLFW) image name: the name without its _NNNN (_N) suffix (``Aaron_Eckhart_0001.jpg``)."""
+    pattern, words = _NAMES[kind]
+    m = pattern.match(Path(path).name)
     if not m:
-        raise ValueError(f"{path}: not a CALFW image name '<Name>_<NNNN>.jpg'")
+        raise ValueError(f"{path}: not a {kind} image name '{words}'")
     return m.group("identity")
 
 
-def list_images(root: str | Path) -> list[str]:
-    """Every image file directly under ``root`` (CALFW's flat layout), sorted; a name that is not
-    ``<Name>_<NNNN>.jpg`` is an error, since its person could not be told."""
+def list_images(root: str | Path, kind: str = "CALFW") -> list[str]:
+    """Every image file directly under ``root`` (the flat layout), sorted; a name that is not ``<Name>_<NNNN>.jpg``
+    (CPLFW: ``<Name>_<N>.jpg``) is an error, since its person could not be told."""
     names = sorted(p.name for p in Path(root).iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png")
                    and p.is_file())
     for name in names:
-        identity(str(Path(root) / name))
+        identity(str(Path(root) / name), kind)
     return names
 
 
-def read_pairs(path: str | Path, n_folds: int = 10) -> list[Pair]:
-    """The 6,000 pairs (or any even number of lines) of a CALFW pairs file, with balanced folds."""
+def read_pairs(path: str | Path, n_folds: int = 10, kind: str = "CALFW") -> list[Pair]:
+    """The 6,000 pairs (or any even number of lines) of a CALFW (CPLFW) pairs file, with balanced folds."""
     path = Path(path)
     rows = []
     for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
@@ -58,27 +65,27 @@ def read_pairs(path: str | Path, n_folds: int = 10) -> list[Pair]:
             raise ValueError(f"{path}: line {lineno}: label {f[1]!r} is not an integer") from None
         rows.append((lineno, f[0], label))
     if not rows:
-        raise ValueError(f"{path}: no pairs (empty file); a CALFW pairs file has two lines per pair")
+        raise ValueError(f"{path}: no pairs (empty file); a {kind} pairs file has two lines per pair")
     if len(rows) % 2:
         raise ValueError(f"{path}: line {rows[-1][0]}: the last pair has no second line ({len(rows)} non-empty "
-                         "lines; a CALFW pairs file has two lines per pair)")
+                         f"lines; a {kind} pairs file has two lines per pair)")
     pairs, labels = [], []
     for (l1, a, y1), (l2, b, y2) in zip(rows[0::2], rows[1::2]):
         if (y1 != 0) != (y2 != 0) or (y1 != 0 and y1 != y2):
             raise ValueError(f"{path}: lines {l1}-{l2}: the two lines of a pair disagree ({y1} vs {y2})")
         labels.append(int(y1 != 0))
         pairs.append((a, b, l1))
-    _check_folds(path, labels, n_folds)
+    _check_folds(path, labels, n_folds, kind)
     folds = balanced_folds(labels, n_folds)
     return [Pair(fold, a, b, y, line) for fold, (a, b, line), y in zip(folds, pairs, labels)]
 
 
-def _check_folds(path: Path, labels: list[int], n_folds: int) -> None:
+def _check_folds(path: Path, labels: list[int], n_folds: int, kind: str = "CALFW") -> None:
     """Every fold must hold both kinds of pair, or its threshold could not be chosen on the other folds."""
     same, different = sum(labels), len(labels) - sum(labels)
     if n_folds < 2 or n_folds > min(same, different):
         raise ValueError(f"{path}: {same} same and {different} different pairs cannot fill {n_folds} balanced folds "
-                         f"(at most the smaller count; CALFW's protocol is 10)")
+                         f"(at most the smaller count; {kind}'s protocol is 10)")
 
 
 def read_landmarks(folder: str | Path, images: list[str]) -> tuple[dict[str, Landmarks], dict[str, str]]:

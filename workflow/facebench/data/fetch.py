@@ -7,6 +7,8 @@ place (never copied); images from an archive (URL or local file) are downloaded,
 The dataset's ``format`` (facebench.data.formats; default lfw) says how its images are named and what a landmark
 source is: a file (LFW: copied and checked like a protocol file) or a folder of per-image files (CALFW: a local
 folder used in place, or an archive extracted like the images; pinned by ``tree_sha256``, recorded in the manifest).
+An insightface ``.bin`` (format ``insightface-bin``) is one file, ``file``: copied and checked, read once here (so a
+file that is not such a set fails at the first job), its images listed by index; no images folder, no landmarks.
 """
 from __future__ import annotations
 
@@ -83,6 +85,8 @@ def fetch_dataset(name: str, spec: dict, out_dir: str | Path) -> dict:
     out_dir = Path(out_dir)
     key = f"datasets.{name}"
     fmt = formats.get(spec.get("format"), f"{key}.format")
+    if fmt.name == formats.BIN:
+        return _fetch_bin(name, spec, out_dir, key)
     extracted: dict[Path, Path] = {}
     root, origin = _folder(spec["images"], out_dir, f"{key}.images", "extracted", extracted)
     try:
@@ -104,5 +108,23 @@ def fetch_dataset(name: str, spec: dict, out_dir: str | Path) -> dict:
     manifest = {"dataset": name, "format": fmt.name, "images_root": str(root), "images_origin": origin,
                 "n_images": len(images), "images_list": listing.as_posix(), "images_tree_sha256": digest,
                 "files": files}
+    write_json(out_dir / "manifest.json", manifest)
+    return manifest
+
+
+def _fetch_bin(name: str, spec: dict, out_dir: Path, key: str) -> dict:
+    """An insightface .bin: the verified copy (``files.bin``), its images listed as ``000000.jpg``... by index."""
+    from facebench.data import insightface_bin
+
+    if "file" not in spec:
+        raise ValueError(f"{key}.file: format {formats.BIN} needs the .bin file (a source: path or url, sha256)")
+    entry = _file(spec["file"], out_dir / "files" / "bin.bin", f"{key}.file")
+    bins, flags = insightface_bin.read(entry["path"])
+    images = insightface_bin.image_names(len(bins))
+    listing = out_dir / "images.txt"
+    write_text(listing, "".join(f"{p}\n" for p in images))
+    manifest = {"dataset": name, "format": formats.BIN, "images_root": None, "images_origin": entry["origin"],
+                "n_images": len(images), "n_pairs": len(flags), "same": sum(flags), "images_list": listing.as_posix(),
+                "images_tree_sha256": None, "files": {"bin": entry}}
     write_json(out_dir / "manifest.json", manifest)
     return manifest

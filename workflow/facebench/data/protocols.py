@@ -112,6 +112,20 @@ def people_names(spec: dict, files: dict, where: str) -> set[str] | None:
     return {name for group in lfw.read_people(files[key]["path"]) for name, _ in group}
 
 
+def pairs_source(manifest: dict, vspec: dict, protocol: str) -> str:
+    """The file a verification protocol reads its pairs from: the dataset file ``vspec['pairs']`` names, or for an
+    insightface .bin (which has no ``pairs`` key: its pairs are its own) the .bin itself."""
+    where = f"datasets.{manifest['dataset']}.verification.{protocol}.pairs"
+    if manifest.get("format") == formats.BIN:
+        if vspec.get("pairs"):
+            raise ValueError(f"{where}: an insightface .bin holds its own pairs; leave pairs out")
+        return manifest["files"]["bin"]["path"]
+    key = vspec.get("pairs")
+    if key not in manifest["files"]:
+        raise KeyError(f"{where}: {key!r} is not one of the dataset's files ({', '.join(sorted(manifest['files']))})")
+    return manifest["files"][key]["path"]
+
+
 def write_pairs_protocol(pairs_file: str | Path, spec: dict, available: set[str], out: str | Path, *,
                          on_missing: str = "fail", subset: dict | None = None, fmt: str = "lfw") -> dict:
     """``pairs-<name>.tsv`` for one verification protocol, and its counts beside it as JSON."""
@@ -120,7 +134,8 @@ def write_pairs_protocol(pairs_file: str | Path, spec: dict, available: set[str]
     write_tsv(out, ["fold", "path1", "path2", "label", "line"],
               ([p.fold, p.path1, p.path2, p.label, p.line] for p in pairs))
     summary = {**stats, "pairs": len(pairs), "same": sum(p.label for p in pairs), "pairs_file": str(pairs_file),
-               "subset": subset or None, "format": fmt}
+               "subset": subset or None, "format": fmt,
+               "folds_from": formats.get(fmt).folds_origin(Path(pairs_file), spec.get("folds"))}
     write_json(Path(out).with_suffix(".json"), summary)
     return summary
 
