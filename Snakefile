@@ -43,3 +43,4 @@ include: "workflow/rules/report.smk"
 rule all:
     input:
         "report/index.html",
+        dev_threshold_files(),

@@ -134,6 +134,10 @@ def check_references(config: dict) -> None:
             elif vspec["pairs"] not in ds.get("files", {}):
                 problems.append(f"config key datasets.{name}.verification.{proto}.pairs: {vspec['pairs']!r} is not "
                                 f"a key of datasets.{name}.files")
+            dev = vspec.get("dev")  # the development set whose threshold this protocol is tested at
+            if dev is not None and (dev == proto or dev not in ds["verification"]):
+                problems.append(f"config key datasets.{name}.verification.{proto}.dev: {dev!r} is not another key "
+                                f"of datasets.{name}.verification")
         problems += _split_problems(name, ds)
     for i, entry in enumerate(config["evaluate"]):
         where = f"config key evaluate.{i}"

@@ -110,6 +110,24 @@ def metrics_files():
     return out
 
 
+def dev_threshold_files():
+    """The dev-threshold metrics of every evaluated protocol that names a development protocol (its `dev` key). Kept
+    out of metrics_files: the report reads those as verify or rank results."""
+    out = []
+    for model, dataset, alignment in experiments():
+        base = f"{RESULTS}/metrics/{model}/{dataset}/{alignment}"
+        for protocol, spec in config["datasets"][dataset].get("verification", {}).items():
+            if spec.get("dev"):
+                for features in config["verification"]["features"]:
+                    out.append(f"{base}/{protocol}-{features}-devthreshold.json")
+    return out
+
+
+def dev_protocol(w):
+    """The development protocol of a test protocol (datasets.<dataset>.verification.<protocol>.dev)."""
+    return config["datasets"][w.dataset]["verification"][w.protocol]["dev"]
+
+
 def mtcnn_options():
     """The detector's settings from config, as command-line options."""
     m = config["detect"]["mtcnn"]
@@ -176,7 +194,9 @@ def analysis_files():
         if alignment in DEGRADED:
             continue  # the analyses describe a model on its faces as cut; degraded stores feed CPD below
         if spec["scorers"]:
-            for protocol in ds.get("verification", {}):
+            # a development protocol (another's `dev`) only sets a threshold: no scorer comparison of its own
+            devs = {p.get("dev") for p in ds.get("verification", {}).values()}
+            for protocol in (p for p in ds.get("verification", {}) if p not in devs):
                 out.add(f"{RESULTS}/analysis/scorers/{model}/{dataset}/{alignment}/{protocol}.json")
         if spec["embedding_stats"] and ds.get("identification") and ds.get("verification"):
             out.add(f"{RESULTS}/analysis/embedding-stats/{model}/{dataset}/{alignment}.json")

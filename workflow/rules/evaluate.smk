@@ -1,5 +1,6 @@
 # Evaluation: per protocol, the scores of every feature mode and the metrics of every threshold search (one job:
-# each is seconds of work, and a job's start-up costs as much); rank-N identification per embedding.
+# each is seconds of work, and a job's start-up costs as much); rank-N, CMC and open-set identification per embedding;
+# a development protocol's threshold on its test protocol.
 FEATURES = config["verification"]["features"]
 SEARCHES = config["verification"]["threshold_search"]
 METRICS = f"{RESULTS}/metrics/{{model}}/{{dataset}}/{{alignment}}"
@@ -57,7 +58,37 @@ rule rank:
     params:
         features=" ".join(FEATURES),
         out=lambda w, output: shlex.quote(f"{folder(output[0])}/rank-{{features}}.json"),
-        meta=lambda w: provenance("rank", model=w.model, dataset=w.dataset, alignment=w.alignment),
+        seed=config["seed"],  # the open-set watch-list split
+        meta=lambda w: provenance("rank", model=w.model, dataset=w.dataset, alignment=w.alignment, seed=config["seed"]),
     shell:
         "python -m facebench rank --embeddings {input.embeddings} --identification {input.table} "
-        "--features {params.features} --meta {params.meta} --out {params.out} > {log} 2>&1"
+        "--features {params.features} --seed {params.seed} --meta {params.meta} --out {params.out} > {log} 2>&1"
+
+
+# A threshold fixed on a development protocol (its `dev` key) and applied unchanged to the test protocol's scores:
+# FMR, FNMR and HTER (facebench.evaluate.measures). Reads the score files verify wrote for both protocols.
+rule dev_threshold:
+    input:
+        dev=lambda w: f"{RESULTS}/scores/{w.model}/{w.dataset}/{w.alignment}/{dev_protocol(w)}-{w.features}.tsv",
+        test=f"{RESULTS}/scores/{{model}}/{{dataset}}/{{alignment}}/{{protocol}}-{{features}}.tsv",
+    output:
+        f"{METRICS}/{{protocol}}-{{features}}-devthreshold.json",
+    log:
+        f"{RESULTS}/logs/dev_threshold/{{model}}-{{dataset}}-{{alignment}}-{{protocol}}-{{features}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/dev_threshold/{{model}}-{{dataset}}-{{alignment}}-{{protocol}}-{{features}}.tsv"
+    conda:
+        "../../envs/data.yaml"
+    params:
+        meta=lambda w: provenance(
+            "dev_threshold",
+            model=w.model,
+            dataset=w.dataset,
+            alignment=w.alignment,
+            protocol=w.protocol,
+            dev_protocol=dev_protocol(w),
+            features=w.features,
+        ),
+    shell:
+        "python -m facebench dev-threshold --dev {input.dev} --test {input.test} --meta {params.meta} "
+        "--out {output} > {log} 2>&1"

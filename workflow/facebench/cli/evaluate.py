@@ -1,4 +1,5 @@
-"""``facebench`` commands for evaluation: pair scores, verification metrics, rank-N identification."""
+"""``facebench`` commands for evaluation: pair scores, verification metrics (ROC, DET), a development threshold on a
+test set, closed-set rank-N / CMC and open-set identification."""
 from __future__ import annotations
 
 import json
@@ -49,9 +50,13 @@ def _evaluate(scores: str, *, search: str, far, folds: int | None, meta: dict | 
         result["protocol_summary"] = read_json(protocol_summary)
     add_provenance(result, meta, *inputs, scores, protocol_summary)
     if roc_out:
+        from facebench.evaluate.measures import det_points
         from facebench.io import save_npz
 
-        save_npz(roc_out, fpr=roc["fpr"], tpr=roc["tpr"], threshold=roc["threshold"], correct=correct)
+        # the DET beside the ROC it is drawn from (FMR = fpr, FNMR = 1 - tpr): the probit axes, point for point
+        det = det_points(roc["fpr"], roc["tpr"], result["n_negative"], result["n_positive"])
+        save_npz(roc_out, fpr=roc["fpr"], tpr=roc["tpr"], threshold=roc["threshold"], correct=correct,
+                 det_probit_fmr=det["probit_fmr"], det_probit_fnmr=det["probit_fnmr"], det_clip=det["clip"])
         result["roc_file"] = str(roc_out)
     text = json.dumps(result, indent=None if out is None else 2, sort_keys=True)
     if out:
@@ -92,8 +97,10 @@ def cmd_verify(a):
 
 
 def cmd_rank(a):
-    """Rank-N and all-pairs AUC for each feature mode, one file each (``--out`` has a {features} field)."""
+    """Rank-N, the CMC, all-pairs AUC and open-set DIR at FPIR for each feature mode, one file each (``--out`` has a
+    {features} field)."""
     from facebench.evaluate.identification import all_pairs_auc, rank_n
+    from facebench.evaluate.openset import open_set
     from facebench.evaluate.scores import features
     from facebench.io import load_npz, rows_of, write_json
 
@@ -107,11 +114,25 @@ def cmd_rank(a):
         f = features(emb, mode)[[idx[k] for k in keep]]
         result = rank_n(f, [ids[k] for k in keep])
         result.update(all_pairs_auc(f, [ids[k] for k in keep]))
+        result["open_set"] = open_set(f, [ids[k] for k in keep], a.seed)
         result.update({"features": mode, "dropped_failed_faces": len(failed),
                        "protocol": "closed set, leave-one-out: each image a probe against all other images"})
         add_provenance(result, with_config(a.meta, features=mode), a.embeddings, a.identification)
         write_json(a.out.format(features=mode), result)
         print(json.dumps(result))
+
+
+def cmd_dev_threshold(a):
+    """A threshold chosen on a development set and applied unchanged to a test set (facebench.evaluate.measures)."""
+    from facebench.cli.common import finish
+    from facebench.evaluate.measures import DEV_THRESHOLD, dev_test_rates
+    from facebench.evaluate.scores import read_scores
+
+    dev, test = read_scores(a.dev), read_scores(a.test)
+    result = dev_test_rates(dev["score"], dev["label"], test["score"], test["label"])
+    result["dev"]["scores_file"], result["test"]["scores_file"] = str(a.dev), str(a.test)
+    result.update({"threshold_rule": DEV_THRESHOLD, **{k: result["test"][k] for k in ("fmr", "fnmr", "hter")}})
+    finish(result, a, a.dev, a.test)
 
 
 def register(add) -> None:
@@ -148,9 +169,17 @@ def register(add) -> None:
                     help="metrics path without extension, with {features} and {search} fields (.json and .roc.npz)")
     sp.add_argument("--meta", type=json_arg, help="JSON object merged into each metrics file (its provenance)")
 
-    sp = add("rank", cmd_rank, "closed-set rank-1/rank-5 identification")
+    sp = add("rank", cmd_rank, "closed-set rank-1/rank-5 and CMC, open-set DIR at FPIR identification")
     sp.add_argument("--embeddings", required=True)
     sp.add_argument("--identification", required=True)
     sp.add_argument("--features", nargs="+", choices=["plain", "flip-concat", "flip-sum"], default=["plain"])
+    sp.add_argument("--seed", type=int, default=0, help="seed of the open-set watch-list split (config seed)")
     sp.add_argument("--meta", type=json_arg, help="JSON object merged into each output")
     sp.add_argument("--out", required=True, help="output path; a {features} field names one file per feature mode")
+
+    sp = add("dev-threshold", cmd_dev_threshold,
+             "FMR, FNMR and HTER on a test score file at the EER threshold of a development score file")
+    sp.add_argument("--dev", required=True, help="the development protocol's score file (TSV: score, label[, fold])")
+    sp.add_argument("--test", required=True, help="the test protocol's score file")
+    sp.add_argument("--meta", type=json_arg, help="JSON object merged into the output (the pipeline's provenance)")
+    sp.add_argument("--out", required=True, help="the JSON file to write")

@@ -2,7 +2,9 @@
 
 Rank-N is the share of probes for which an image of the same identity is among the N most similar other images
 (cosine similarity). This is the definition the cross-age seed uses for its Rank-1, and on LFW it is run over the
-people with at least two images, so every probe has a true match in the gallery.
+people with at least two images, so every probe has a true match in the gallery. The CMC (cumulative match
+characteristic) is the same rate at every rank 1..``cmc`` (bob.measure.cmc's curve); a rank beyond the gallery's
+other images counts as a hit, as every probe's match is among them.
 
 ``all_pairs_auc`` is the seed's AUC beside it: the ROC area over the similarities of every pair of those images
 (same identity = positive), computed with scikit-learn as the seed did.
@@ -14,8 +16,9 @@ import numpy as np
 from facebench.evaluate.scores import unit_rows
 
 
-def rank_n(features: np.ndarray, identities, ranks=(1, 5), block: int = 1024) -> dict:
-    """Rank-N accuracy over all probes; computed in blocks so memory stays at block x N similarities."""
+def rank_n(features: np.ndarray, identities, ranks=(1, 5), block: int = 1024, cmc: int = 20) -> dict:
+    """Rank-N accuracy over all probes, and the CMC over ranks 1..``cmc`` (``"cmc"``: its rates, rank 1 first);
+    computed in blocks so memory stays at block x N similarities."""
     ids = np.asarray(identities)
     _, codes = np.unique(ids, return_inverse=True)
     counts = np.bincount(codes)
@@ -23,7 +26,7 @@ def rank_n(features: np.ndarray, identities, ranks=(1, 5), block: int = 1024) ->
         raise ValueError("every identity needs at least two images for closed-set rank-N (a probe needs a match)")
     f = unit_rows(features, np.float32)
     n = len(f)
-    max_rank = max(ranks)
+    max_rank = max(*ranks, cmc)
     hit_rank = np.empty(n, dtype=np.int64)
     for lo in range(0, n, block):
         sim = f[lo:lo + block] @ f.T
@@ -37,7 +40,8 @@ def rank_n(features: np.ndarray, identities, ranks=(1, 5), block: int = 1024) ->
         first = np.where(same.any(axis=1), same.argmax(axis=1) + 1, max_rank + 1)
         hit_rank[lo:lo + len(rows)] = first
     return {"n_probes": int(n), "n_identities": int(len(counts)),
-            **{f"rank{r}": float(np.mean(hit_rank <= r)) for r in ranks}}
+            **{f"rank{r}": float(np.mean(hit_rank <= r)) for r in ranks},
+            "cmc": [float(np.mean(hit_rank <= r)) for r in range(1, cmc + 1)]}
 
 
 def all_pairs_auc(features: np.ndarray, identities, block: int = 1024) -> dict:
