@@ -18,7 +18,7 @@ def test_a_threshold_or_no_difference_has_no_tone():
 def test_seed_rows_take_rank_metrics_from_the_rank_file_and_fall_back_through_datasets():
     from facebench.report.build import _seed_tables
 
-    published = {"sources": {"s": {"title": "t", "file": "f"}}, "tables": [{
+    published = {"sources": {"s": {"title": "t", "authors": "a"}}, "tables": [{
         "key": "k", "title": "t", "source": "s", "metrics": ["rank1", "auc_all_pairs", "accuracy"],
         "rows": [{"method": "m", "published": {"rank1": 0.7, "auc_all_pairs": 0.78},
                   "ours": {"model": "a", "dataset": ["calfw", "lfw"], "alignment": "p",
@@ -76,7 +76,7 @@ def _run(tmp_path, name: str, correct, paths, dataset="lfw", protocol="view2") -
             "provenance": {"config": {"dataset": dataset, "protocol": protocol}}}
 
 
-CLAIM = {"sources": {"s": {"title": "seed", "file": "f"}},
+CLAIM = {"sources": {"s": {"title": "seed", "authors": "a"}},
          "claims": [{"key": "k", "source": "s", "claim": "b beats a", "kind": "better",
                      "a": {"model": "a", "dataset": "lfw", "alignment": "p", "protocol": "view2"},
                      "b": {"model": "b", "dataset": "lfw", "alignment": "p", "protocol": "view2"}}]}

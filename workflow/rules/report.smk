@@ -11,6 +11,7 @@ rule report:
         published=PUBLISHED,
         published_roc=published_roc_files(),
         template=REPORT_TEMPLATE,
+        profiles=SHIPPED_PROFILES,
     output:
         html="report/index.html",
         manifest="report/manifest.json",
@@ -32,5 +33,5 @@ rule report:
     shell:
         "python -m facebench report {input.metrics} --studies {input.studies} --training {input.training} --tsne {input.tsne} "
         "--analysis {input.analysis} --published-roc {input.published_roc} "
-        "--published {input.published} --template {input.template} "
+        "--published {input.published} --profiles {input.profiles} --template {input.template} "
         "--spec {params.spec} --out {output.html} --manifest {output.manifest} > {log} 2>&1"

@@ -9,7 +9,8 @@ def cmd_report(a):
 
     build_report(a.metrics, published=a.published, template=a.template, spec=a.spec, out=a.out,
                  manifest_out=a.manifest, studies=a.studies, training=a.training, tsne=a.tsne,
-                 analysis=a.analysis, published_roc=a.published_roc)
+                 analysis=a.analysis, published_roc=a.published_roc,
+                 profiles=a.profiles)
     print(f"report written to {a.out}")
 
 
@@ -24,6 +25,8 @@ def register(add) -> None:
     sp.add_argument("--published", required=True, help="the published values (YAML)")
     sp.add_argument("--published-roc", nargs="*", default=[],
                     help="published LFW ROC files (text) to overlay, dashed, on the ROC figure")
+    sp.add_argument("--profiles", nargs="*", default=[],
+                    help="the shipped profiles (config.yaml, config/*.yaml): a row this profile cannot fill names one")
     sp.add_argument("--template", required=True, help="the jinja2 template")
     sp.add_argument("--spec", type=json_arg, required=True, help="title and profile, as JSON")
     sp.add_argument("--out", required=True)

@@ -15,6 +15,7 @@ from facebench.data.published_roc import read_published_roc
 from facebench.detect.agreement import POINTS
 from facebench.io import load_npz, read_json, read_tsv, sha256_file, write_json, write_text
 from facebench.report import figures, provenance
+from facebench.report.profiles import filled_by, read_profiles
 from facebench.report.studies import roc_curve, study_sections, validation_series
 from facebench.report.zoo import zoo_table
 
@@ -128,7 +129,24 @@ def _find(o: dict, verif: dict, ranks: dict) -> tuple[dict | None, dict | None]:
     return m, rank
 
 
-def _seed_tables(published: dict, verif: dict, ranks: dict, profile: str) -> list[dict]:
+def citation(sources: dict, key: str) -> dict:
+    """A source as a document: its text (title, authors, year, venue) and its URL where it has one. A source is never
+    cited by a file path (the copies this project reads exist only on its own machines)."""
+    src = sources.get(key)
+    if src is None:
+        raise ValueError(f"report/published.yaml: source {key!r} is not under sources")
+    missing = [k for k in ("title", "authors") if not src.get(k)]
+    if missing:
+        raise ValueError(f"report/published.yaml: sources.{key} needs {' and '.join(missing)}")
+    if "file" in src:
+        raise ValueError(f"report/published.yaml: sources.{key}.file: cite the document (title, authors, year), "
+                         "not a path")
+    when = f" ({src['year']})" if src.get("year") else ""
+    venue = f", {src['venue']}" if src.get("venue") else ""
+    return {"text": f"{src['authors']}{when}. {src['title']}{venue}.", "url": src.get("url")}
+
+
+def _seed_tables(published: dict, verif: dict, ranks: dict, profile: str, profiles: list[dict] = ()) -> list[dict]:
     tables = []
     for t in published["tables"]:
         rows = []
@@ -145,9 +163,9 @@ def _seed_tables(published: dict, verif: dict, ranks: dict, profile: str) -> lis
                               "tone": tone(metric, diff), "ci": ci})
             rows.append({"method": r["method"], "finding": r.get("finding"), "cells": cells, "run": m is not None,
                          "protocol": _protocol_label(m, profile) if m else "not run in this profile",
+                         "filled_by": None if m else filled_by(profiles, r["ours"], profile),
                          "file": m["_path"] if m else None})
-        src = published["sources"][t["source"]]
-        tables.append({"key": t["key"], "title": t["title"], "source": src["title"], "source_file": src["file"],
+        tables.append({"key": t["key"], "title": t["title"], "source": citation(published["sources"], t["source"]),
                        "note": t.get("note", ""), "metrics": t["metrics"], "rows": rows,
                        "findings": any(r.get("finding") for r in t["rows"])})
     return tables
@@ -191,7 +209,7 @@ def _claims(published: dict, verif: dict, ranks: dict) -> tuple[list[dict], dict
     rows, read = [], {}
     for c in published.get("claims", []):
         (a, _), (b, _) = _find(c["a"], verif, ranks), _find(c["b"], verif, ranks)
-        row = {"key": c["key"], "claim": c["claim"], "source": published["sources"][c["source"]]["title"],
+        row = {"key": c["key"], "claim": c["claim"], "source": citation(published["sources"], c["source"]),
                "kind": c["kind"], "margin": c.get("margin"),
                "a_label": c["a"]["model"] + " + " + c["a"]["alignment"],
                "b_label": c["b"]["model"] + " + " + c["b"]["alignment"], "verdict": None, "tone": ""}
@@ -296,7 +314,8 @@ def _training(summaries: list[str], tsne: list[str]) -> dict | None:
 
 def build_report(metrics_paths: list[str], *, published: str, template: str, spec: dict, out: str,
                  manifest_out: str | None = None, studies: list[str] = (), training: list[str] = (),
-                 tsne: list[str] = (), analysis: list[str] = (), published_roc: list[str] = ()) -> None:
+                 tsne: list[str] = (), analysis: list[str] = (), published_roc: list[str] = (),
+                 profiles: list[str] = ()) -> None:
     from facebench.report.analysis import analysis_sections
 
     verif, ranks = _collect(metrics_paths)
@@ -315,7 +334,7 @@ def build_report(metrics_paths: list[str], *, published: str, template: str, spe
         "generated": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "git": git, "packages": provenance.package_versions(),
         "experiments": _experiment_rows(verif, ranks, profile),
-        "seed_tables": _seed_tables(pub, verif, ranks, profile),
+        "seed_tables": _seed_tables(pub, verif, ranks, profile, read_profiles(list(profiles))),
         "zoo": zoo_table(pub, verif, ranks, seed=SEED, protocol_label=lambda m: _protocol_label(m, profile)),
         "alpha": ALPHA,
         "roc_png": _roc_png(verif, published_curves),
@@ -338,6 +357,8 @@ def build_report(metrics_paths: list[str], *, published: str, template: str, spe
         inputs["published"][str(published)] = sha256_file(published)
         for p in published_roc:
             inputs["published_roc"][str(p)] = sha256_file(p)
+        for p in profiles:
+            inputs["profiles"][str(p)] = sha256_file(p)
         for r in (context["training"] or {}).get("runs", []):
             inputs["training"][r["_path"]] = sha256_file(r["_path"])
             inputs["training"][r["_log"]] = r["_log_sha256"]
