@@ -6,7 +6,7 @@ CORES  ?= all
 BIN    := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: run test bench bench-slurm clean-results
+.PHONY: run reproduce test bench bench-slurm clean-results
 
 $(BIN)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,10 @@ $(BIN)/.installed: requirements.txt pyproject.toml
 # the whole benchmark: data -> landmarks -> alignment -> embeddings -> metrics -> report/index.html
 run: $(BIN)/.installed
 	snakemake --cores $(CORES) --configfile $(CONFIG)
+
+# every seed table a CPU can fill, in one DAG and one report: lfw-local + lfw-mini + studies-mini (offline data)
+reproduce: $(BIN)/.installed
+	snakemake --cores $(CORES) --configfile config/reproduce.yaml
 
 # unit tests, then the integration tests that run the DAG on a small real subset of ../shared/data
 test: $(BIN)/.installed

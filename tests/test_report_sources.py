@@ -64,3 +64,14 @@ def test_every_seed_row_and_claim_is_filled_by_some_shipped_profile():
     unfilled = [r for r in rows if filled_by(profiles, r, current=None) is None]
     assert not unfilled
     assert all(p["needs"] for p in profiles), [p["name"] for p in profiles if not p["needs"]]
+
+
+def test_reproduce_runs_every_row_that_the_cpu_profiles_it_joins_run():
+    profiles = {p["name"]: p for p in read_profiles(SHIPPED)}
+    joined = ("config/lfw-local.yaml", "config/lfw-mini.yaml", "config/studies-mini.yaml")
+    rows = [r["ours"] for t in PUBLISHED["tables"] for r in t["rows"]]
+    rows += [c[s] for c in PUBLISHED.get("claims", []) for s in ("a", "b")]
+    for row in rows:
+        by = [n for n in joined if filled_by([profiles[n]], row, current=None)]
+        if by:
+            assert filled_by([profiles["config/reproduce.yaml"]], row, current=None), (row, by)
