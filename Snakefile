@@ -43,4 +43,3 @@ include: "workflow/rules/report.smk"
 rule all:
     input:
         "report/index.html",
-        dev_threshold_files(),

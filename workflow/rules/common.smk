@@ -114,7 +114,7 @@ def metrics_files():
 
 def dev_threshold_files():
     """The dev-threshold metrics of every evaluated protocol that names a development protocol (its `dev` key). Kept
-    out of metrics_files: the report reads those as verify or rank results."""
+    out of metrics_files: the report reads those as verify or rank results, these as their own table."""
     out = []
     for model, dataset, alignment in experiments():
         base = f"{RESULTS}/metrics/{model}/{dataset}/{alignment}"

@@ -12,6 +12,7 @@ rule report:
         published_roc=published_roc_files(),
         template=REPORT_TEMPLATE,
         profiles=SHIPPED_PROFILES,
+        dev_thresholds=dev_threshold_files(),
     output:
         html="report/index.html",
         manifest="report/manifest.json",
@@ -33,5 +34,5 @@ rule report:
     shell:
         "python -m facebench report {input.metrics} --studies {input.studies} --training {input.training} --tsne {input.tsne} "
         "--analysis {input.analysis} --published-roc {input.published_roc} "
-        "--published {input.published} --profiles {input.profiles} --template {input.template} "
+        "--published {input.published} --profiles {input.profiles} --dev-thresholds {input.dev_thresholds} --template {input.template} "
         "--spec {params.spec} --out {output.html} --manifest {output.manifest} > {log} 2>&1"

@@ -10,7 +10,7 @@ def cmd_report(a):
     build_report(a.metrics, published=a.published, template=a.template, spec=a.spec, out=a.out,
                  manifest_out=a.manifest, studies=a.studies, training=a.training, tsne=a.tsne,
                  analysis=a.analysis, published_roc=a.published_roc,
-                 profiles=a.profiles)
+                 profiles=a.profiles, dev_thresholds=a.dev_thresholds)
     print(f"report written to {a.out}")
 
 
@@ -25,6 +25,9 @@ def register(add) -> None:
     sp.add_argument("--published", required=True, help="the published values (YAML)")
     sp.add_argument("--published-roc", nargs="*", default=[],
                     help="published LFW ROC files (text) to overlay, dashed, on the ROC figure")
+    sp.add_argument("--dev-thresholds", nargs="*", default=[],
+                    help="dev-threshold metrics files: shown in their own table; their development protocols are not "
+                         "shown as results")
     sp.add_argument("--profiles", nargs="*", default=[],
                     help="the shipped profiles (config.yaml, config/*.yaml): a row this profile cannot fill names one")
     sp.add_argument("--template", required=True, help="the jinja2 template")

@@ -15,6 +15,7 @@ from facebench.data.published_roc import read_published_roc
 from facebench.detect.agreement import POINTS
 from facebench.io import load_npz, read_json, read_tsv, sha256_file, write_json, write_text
 from facebench.report import figures, provenance
+from facebench.report.devthreshold import read_dev_thresholds
 from facebench.report.profiles import filled_by, read_profiles
 from facebench.report.studies import roc_curve, study_sections, validation_series
 from facebench.report.zoo import zoo_table
@@ -315,10 +316,12 @@ def _training(summaries: list[str], tsne: list[str]) -> dict | None:
 def build_report(metrics_paths: list[str], *, published: str, template: str, spec: dict, out: str,
                  manifest_out: str | None = None, studies: list[str] = (), training: list[str] = (),
                  tsne: list[str] = (), analysis: list[str] = (), published_roc: list[str] = (),
-                 profiles: list[str] = ()) -> None:
+                 profiles: list[str] = (), dev_thresholds: list[str] = ()) -> None:
     from facebench.report.analysis import analysis_sections
 
     verif, ranks = _collect(metrics_paths)
+    dev_rows, devs = read_dev_thresholds(list(dev_thresholds), spec.get("labels", {}))
+    verif = {k: m for k, m in verif.items() if (k[1], k[3]) not in devs}  # a development set only sets a threshold
     published_curves = [read_published_roc(p) for p in published_roc]
     pub = yaml.safe_load(Path(published).read_text(encoding="utf-8"))
     profile = spec.get("profile", "custom")
@@ -337,6 +340,7 @@ def build_report(metrics_paths: list[str], *, published: str, template: str, spe
         "seed_tables": _seed_tables(pub, verif, ranks, profile, read_profiles(list(profiles))),
         "zoo": zoo_table(pub, verif, ranks, seed=SEED, protocol_label=lambda m: _protocol_label(m, profile)),
         "alpha": ALPHA,
+        "dev_thresholds": dev_rows,
         "roc_png": _roc_png(verif, published_curves),
         "published_roc": [{"label": c["label"], "points": len(c["fpr"]), "skipped": c["skipped"]}
                           for c in published_curves],
@@ -359,6 +363,8 @@ def build_report(metrics_paths: list[str], *, published: str, template: str, spe
             inputs["published_roc"][str(p)] = sha256_file(p)
         for p in profiles:
             inputs["profiles"][str(p)] = sha256_file(p)
+        for p in dev_thresholds:
+            inputs["dev_thresholds"][str(p)] = sha256_file(p)
         for r in (context["training"] or {}).get("runs", []):
             inputs["training"][r["_path"]] = sha256_file(r["_path"])
             inputs["training"][r["_log"]] = r["_log_sha256"]
