@@ -37,9 +37,30 @@ def test_all_pairs_auc_counts_every_pair_once_and_matches_sklearn_over_the_full_
     rng = np.random.default_rng(0)
     ids = rng.integers(0, 8, 50)
     f = rng.normal(size=(8, 6))[ids] + 0.8 * rng.normal(size=(50, 6))
-    out = all_pairs_auc(f, ids, block=7)  # blocks that do not divide n
+    out = all_pairs_auc(f, ids, block_entries=7 * 50)  # blocks of 7 rows: they do not divide n
     u = f / np.linalg.norm(f, axis=1, keepdims=True)
     i, j = np.triu_indices(50, k=1)
     assert out["all_pairs"] == 50 * 49 // 2 and out["all_pairs_positive"] == int((ids[i] == ids[j]).sum())
     assert out["auc_all_pairs"] == pytest.approx(roc_auc_score(ids[i] == ids[j], np.sum(u[i] * u[j], axis=1)))
     assert out["auc_all_pairs"] > 0.8
+
+
+@pytest.mark.parametrize("block_entries", [1, 97, 1 << 20])
+def test_all_pairs_auc_counts_ties_as_half_as_sklearn_does_whatever_the_block(block_entries):
+    from facebench.evaluate.identification import all_pairs_auc
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(1)
+    ids = rng.integers(0, 5, 40)
+    f = np.eye(3)[rng.integers(0, 3, 40)]  # one of three directions: scores are 0 or 1, nearly all tied
+    out = all_pairs_auc(f, ids, block_entries=block_entries)
+    i, j = np.triu_indices(40, k=1)
+    want = roc_auc_score(ids[i] == ids[j], (f[i] * f[j]).sum(axis=1))
+    assert out["auc_all_pairs"] == pytest.approx(want, abs=1e-12)
+
+
+def test_all_pairs_auc_without_a_same_identity_pair_is_refused():
+    from facebench.evaluate.identification import all_pairs_auc
+
+    with pytest.raises(ValueError, match="same- and different-identity pairs: 0 and 3"):
+        all_pairs_auc(np.eye(3), ["a", "b", "c"])
