@@ -1,6 +1,24 @@
 # The report: rendered from the metrics files alone, self-contained, with a run manifest beside it.
 
 
+rule summary:
+    input:
+        metrics=metrics_files(),
+        dev_thresholds=dev_threshold_files(),
+    output:
+        parquet=f"{RESULTS}/summary.parquet",
+        csv=f"{RESULTS}/summary.csv",
+    log:
+        f"{RESULTS}/logs/report/summary.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/report/summary.tsv"
+    conda:
+        "../../envs/report.yaml"
+    shell:
+        "python -m facebench summary {input.metrics} {input.dev_thresholds} "
+        "--parquet {output.parquet} --csv {output.csv} > {log} 2>&1"
+
+
 rule report:
     input:
         metrics=metrics_files(),
@@ -13,6 +31,7 @@ rule report:
         template=REPORT_TEMPLATE,
         profiles=SHIPPED_PROFILES,
         dev_thresholds=dev_threshold_files(),
+        summary=f"{RESULTS}/summary.parquet",
     output:
         html="report/index.html",
         manifest="report/manifest.json",
@@ -34,5 +53,5 @@ rule report:
     shell:
         "python -m facebench report {input.metrics} --studies {input.studies} --training {input.training} --tsne {input.tsne} "
         "--analysis {input.analysis} --published-roc {input.published_roc} "
-        "--published {input.published} --profiles {input.profiles} --dev-thresholds {input.dev_thresholds} --template {input.template} "
+        "--published {input.published} --profiles {input.profiles} --dev-thresholds {input.dev_thresholds} --summary {input.summary} --template {input.template} "
         "--spec {params.spec} --out {output.html} --manifest {output.manifest} > {log} 2>&1"

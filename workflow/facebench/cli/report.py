@@ -10,8 +10,18 @@ def cmd_report(a):
     build_report(a.metrics, published=a.published, template=a.template, spec=a.spec, out=a.out,
                  manifest_out=a.manifest, studies=a.studies, training=a.training, tsne=a.tsne,
                  analysis=a.analysis, published_roc=a.published_roc,
-                 profiles=a.profiles, dev_thresholds=a.dev_thresholds)
+                 profiles=a.profiles, dev_thresholds=a.dev_thresholds, summary=a.summary)
     print(f"report written to {a.out}")
+
+
+def cmd_summary(a):
+    from facebench.report.summary import summary_table, write_summary
+
+    if not (a.parquet or a.csv):
+        raise SystemExit("facebench summary: give --parquet and/or --csv")
+    df = summary_table(a.metrics)
+    write_summary(df, parquet=a.parquet, csv=a.csv)
+    print(f"{len(df)} rows from {len(a.metrics)} metrics files -> {', '.join(p for p in (a.parquet, a.csv) if p)}")
 
 
 def register(add) -> None:
@@ -34,3 +44,11 @@ def register(add) -> None:
     sp.add_argument("--spec", type=json_arg, required=True, help="title and profile, as JSON")
     sp.add_argument("--out", required=True)
     sp.add_argument("--manifest")
+    sp.add_argument("--summary", help="the results table (results/summary.parquet) the benchmark table is built from; "
+                                      "without it the table is collected from the metrics files")
+
+    sp = add("summary", cmd_summary,
+             "collect metrics files (verify, rank, dev-threshold) into one tidy table: a row per number")
+    sp.add_argument("metrics", nargs="*", help="metrics JSON files written by verify, rank and dev-threshold")
+    sp.add_argument("--parquet", help="write the table here as parquet")
+    sp.add_argument("--csv", help="write the table here as CSV")

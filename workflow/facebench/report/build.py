@@ -62,7 +62,9 @@ def _labels(m: dict) -> tuple[str, str]:
             c.get("alignment_spec", {}).get("label") or c["alignment"])
 
 
-def _experiment_rows(verif: dict, ranks: dict, profile: str) -> list[dict]:
+def _experiment_rows(verif: dict, ranks: dict, profile: str, values: dict) -> list[dict]:
+    """The experiment table: its numbers from the summary's ``values`` (summary.values_by_key), the intervals and
+    provenance from the files."""
     rows = []
     for (model, dataset, alignment, protocol) in sorted({k[:4] for k in verif}):
         seed = verif.get((model, dataset, alignment, protocol, *SEED))
@@ -72,24 +74,25 @@ def _experiment_rows(verif: dict, ranks: dict, profile: str) -> list[dict]:
         exp = (model, dataset, alignment, protocol)
 
         def acc(features, search, exp=exp):
-            m = verif.get((*exp, features, search))
-            return None if m is None else m["accuracy"]
+            return values.get((*exp, features, search), {}).get("accuracy")
 
+        v = values.get((*exp, *SEED), {})
         rank_plain = ranks.get((model, dataset, alignment, "plain"))
-        rank_flip = ranks.get((model, dataset, alignment, "flip-concat"))
+        r1, r1_flip = (values.get((model, dataset, alignment, "identification", f, None), {}).get("rank1")
+                       for f in ("plain", "flip-concat"))
         model_label, align_label = _labels(seed)
         files = [m for k, m in verif.items() if k[:4] == (model, dataset, alignment, protocol)]
         files += [m for k, m in ranks.items() if k[:3] == (model, dataset, alignment)]
         rows.append({
             "model": model, "model_label": model_label, "dataset": dataset, "alignment": alignment,
             "alignment_label": align_label, "protocol": _protocol_label(seed, profile),
-            "accuracy": seed["accuracy"], "accuracy_ci": seed.get("accuracy_ci"), "std": seed["std"],
-            "threshold": seed["threshold"],
+            "accuracy": v.get("accuracy"), "accuracy_ci": seed.get("accuracy_ci"), "std": v.get("std"),
+            "threshold": v.get("threshold"),
             "acc_flip": acc("flip-concat", "grid"), "acc_exact": acc("plain", "exact"),
             "acc_flip_exact": acc("flip-concat", "exact"),
-            "auc": seed["auc"], "eer": seed["eer"], "tar": seed["tar_at_far"],
-            "rank1": None if rank_plain is None else rank_plain["rank1"],
-            "rank1_flip": None if rank_flip is None else rank_flip["rank1"],
+            "auc": v.get("auc"), "eer": v.get("eer"),
+            "tar": {k.removeprefix("tar@far="): x for k, x in v.items() if k.startswith("tar@far=")},
+            "rank1": r1, "rank1_flip": r1_flip,
             "rank_n": None if rank_plain is None else rank_plain["n_probes"],
             "dropped": (seed.get("protocol_summary") or {}).get("pairs_dropped_missing_image", 0),
             "provenance": [{"file": m["_path"], "rule": m["provenance"]["rule"],
@@ -316,8 +319,9 @@ def _training(summaries: list[str], tsne: list[str]) -> dict | None:
 def build_report(metrics_paths: list[str], *, published: str, template: str, spec: dict, out: str,
                  manifest_out: str | None = None, studies: list[str] = (), training: list[str] = (),
                  tsne: list[str] = (), analysis: list[str] = (), published_roc: list[str] = (),
-                 profiles: list[str] = (), dev_thresholds: list[str] = ()) -> None:
+                 profiles: list[str] = (), dev_thresholds: list[str] = (), summary: str | None = None) -> None:
     from facebench.report.analysis import analysis_sections
+    from facebench.report.summary import benchmark_table, read_summary, summary_table, values_by_key
 
     verif, ranks = _collect(metrics_paths)
     dev_rows, devs = read_dev_thresholds(list(dev_thresholds), spec.get("labels", {}))
@@ -332,11 +336,13 @@ def build_report(metrics_paths: list[str], *, published: str, template: str, spe
     env.filters["signed"] = _signed
     env.filters["p_value"] = _p_value
     git = provenance.git_version()
+    # the tables' numbers from the tidy summary (results/summary.parquet; collected here from the files without one)
+    table = read_summary(summary) if summary else summary_table(list(metrics_paths) + list(dev_thresholds))
     context = {
         "title": spec.get("title", "facebench report"), "profile": profile,
         "generated": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "git": git, "packages": provenance.package_versions(),
-        "experiments": _experiment_rows(verif, ranks, profile),
+        "experiments": _experiment_rows(verif, ranks, profile, values_by_key(table)),
         "seed_tables": _seed_tables(pub, verif, ranks, profile, read_profiles(list(profiles))),
         "zoo": zoo_table(pub, verif, ranks, seed=SEED, protocol_label=lambda m: _protocol_label(m, profile)),
         "alpha": ALPHA,
@@ -348,6 +354,8 @@ def build_report(metrics_paths: list[str], *, published: str, template: str, spe
         "training": _training(list(training), list(tsne)),
         "fars": sorted({far for m in verif.values() for far in m["tar_at_far"]}, key=float),
     }
+    labels = {k[0]: _labels(m)[0] for k, m in verif.items()} | dict(spec.get("labels", {}))
+    context["benchmark"] = benchmark_table(table, pub, labels=labels, devs=devs, seed=SEED)
     context["claims"], claim_inputs = _claims(pub, verif, ranks)
     context["analysis"], analysis_inputs = analysis_sections(list(analysis), list(tsne), spec.get("labels", {}))
     context["studies"] = study_sections(spec.get("studies", {}), verif, ranks,
@@ -365,6 +373,8 @@ def build_report(metrics_paths: list[str], *, published: str, template: str, spe
             inputs["profiles"][str(p)] = sha256_file(p)
         for p in dev_thresholds:
             inputs["dev_thresholds"][str(p)] = sha256_file(p)
+        if summary:
+            inputs["summary"][str(summary)] = sha256_file(summary)
         for r in (context["training"] or {}).get("runs", []):
             inputs["training"][r["_path"]] = sha256_file(r["_path"])
             inputs["training"][r["_log"]] = r["_log_sha256"]
