@@ -234,6 +234,21 @@ def test_the_import_walk_finds_torch_behind_train_and_not_behind_report():
     assert "cv2" not in third_party_imports("report")
 
 
+def test_the_table_and_figure_packages_are_pinned_in_the_report_env_of_the_rules_that_import_them():
+    # pandas (the results table) and seaborn (the figures): pinned in requirements.txt, found by the walk behind the
+    # report and summary rules, and in envs/report.yaml (seaborn as conda-forge's seaborn-base) at the same pins
+    pins, env = requirements(), env_packages(ROOT / "envs" / "report.yaml")
+    assert {"pandas", "seaborn"} <= set(pins)
+    assert {"pandas", "seaborn"} <= third_party_imports("report")
+    assert "pandas" in third_party_imports("summary")
+    rules = rule_envs_and_commands()
+    assert rules["report"][0] == rules["summary"][0] == "report.yaml"
+    assert (env["pandas"], env["seaborn"]) == (pins["pandas"], pins["seaborn"])
+    deps = yaml.safe_load((ROOT / "envs" / "report.yaml").read_text())["dependencies"]
+    conda = [d for d in deps if isinstance(d, str)]
+    assert f"seaborn-base={pins['seaborn']}" in conda  # no statsmodels: the report fits no regression
+
+
 # --- Snakemake alone, and every job in its own env (tests/envcheck) -------------------------------------------------
 
 PROFILES = ["config.yaml", *sorted(f"config/{p.name}" for p in (ROOT / "config").glob("*.yaml"))]

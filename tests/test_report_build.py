@@ -188,3 +188,56 @@ def test_every_zoo_entry_names_a_model_of_the_zoo_profile_and_a_source_with_an_a
         assert 0.5 < e["published"]["accuracy"] <= 1.0 and e.get("features", "plain") in zoo["verification"]["features"]
     for name, spec in zoo["models"].items():
         assert spec.get("licence"), f"config/zoo.yaml models.{name} states no licence"
+
+
+def test_the_report_draws_det_and_cmc_and_tabulates_open_set_and_skips_a_roc_file_without_det_arrays(tmp_path):
+    import json
+    from pathlib import Path
+
+    import numpy as np
+    from facebench.cli import main
+    from facebench.evaluate.openset import PROTOCOL
+    from facebench.io import save_npz
+    from facebench.report.build import build_report
+
+    root = Path(__file__).resolve().parents[1]
+    rng = np.random.default_rng(3)
+    label = np.tile(np.repeat([1, 0], 10), 10)
+    score = np.where(label == 1, rng.normal(0.6, 0.15, 200), rng.normal(0.2, 0.15, 200))
+    (tmp_path / "s.tsv").write_text("score\tlabel\tfold\tpath1\tpath2\n" + "".join(
+        f"{s:.6f}\t{y}\t{i // 20 + 1}\ta/{i}.jpg\tb/{i}.jpg\n" for i, (s, y) in enumerate(zip(score, label))))
+
+    def meta(rule, model, **config):
+        return {"provenance": {"rule": rule, "profile": "test", "code": {"commit": None, "dirty": False}, "config": {
+            "model": model, "dataset": "lfw", "alignment": "provided", "features": "plain", **config}}}
+
+    def report(name, metrics):
+        out = tmp_path / f"{name}.html"
+        build_report(metrics, published=str(root / "report/published.yaml"),
+                     template=str(root / "report/templates/index.html.j2"), spec={"profile": "test"}, out=str(out))
+        return out.read_text()
+
+    new = tmp_path / "new.json"  # the verify CLI writes the DET arrays into the ROC file
+    main(["eval-pairs", str(tmp_path / "s.tsv"), "--out", str(new), "--roc", str(tmp_path / "new.roc.npz"), "--meta",
+          json.dumps(meta("verify", "new", protocol="view2", threshold_search="grid"))])
+    old = tmp_path / "old.json"  # an older ROC file: fpr and tpr only
+    main(["eval-pairs", str(tmp_path / "s.tsv"), "--out", str(old), "--roc", str(tmp_path / "old.roc.npz"), "--meta",
+          json.dumps(meta("verify", "old", protocol="view2", threshold_search="grid"))])
+    roc = np.load(tmp_path / "old.roc.npz")
+    save_npz(tmp_path / "old.roc.npz", fpr=roc["fpr"], tpr=roc["tpr"])
+    rank = tmp_path / "rank-plain.json"
+    rank.write_text(json.dumps({**meta("rank", "new"), "rank1": 0.5, "rank5": 0.7, "n_probes": 40,
+                                "cmc": list(np.linspace(0.5, 0.9, 20)),
+                                "open_set": {"protocol": PROTOCOL, "seed": 0, "n_enrolled": 5, "n_mated": 10,
+                                             "n_nonmated": 20, "dir_at_fpir": {"0.01": 0.25, "0.1": 0.4375},
+                                             "fpir_achieved": {"0.01": 0.0, "0.1": 0.1}, "rank1_mated": 0.6}}))
+
+    html = report("all", [str(old), str(new), str(rank)])
+    assert 'id="det-figure"' in html and 'id="cmc-figure"' in html and 'id="benchmark-heatmap"' in html
+    table = html.split('id="open-set-table"')[1].split("</table>")[0]
+    assert "DIR@FPIR=0.01" in table and "0.4375" in table and "5 / 10 / 20" in table
+    assert PROTOCOL.split(":")[0] in html.split('id="open-set"')[1]
+    # older files only: no DET, no CMC, no open-set table, and no failure
+    html = report("old", [str(old)])
+    assert 'id="roc"' in html and 'id="det-figure"' not in html and 'id="cmc-figure"' not in html
+    assert 'id="open-set-table"' not in html

@@ -28,7 +28,7 @@ SNAKEMAKE_VENV = CACHE / "snakemake"
 CONDA_PREFIX = CACHE / "conda"
 # what Snakemake's own process must not need: the rules' packages, and the library itself (read from the checkout)
 NOT_IN_SNAKEMAKE = ["torch", "numpy", "cv2", "PIL", "scipy", "skimage", "sklearn", "matplotlib", "pandas",
-                    "pyarrow", "facebench"]
+                    "pyarrow", "seaborn", "facebench"]
 
 
 def snakemake_pins() -> list[str]:

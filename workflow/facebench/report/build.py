@@ -321,6 +321,7 @@ def build_report(metrics_paths: list[str], *, published: str, template: str, spe
                  tsne: list[str] = (), analysis: list[str] = (), published_roc: list[str] = (),
                  profiles: list[str] = (), dev_thresholds: list[str] = (), summary: str | None = None) -> None:
     from facebench.report.analysis import analysis_sections
+    from facebench.report.curves import benchmark_png, cmc_png, det_png, open_set_rows
     from facebench.report.summary import benchmark_table, read_summary, summary_table, values_by_key
 
     verif, ranks = _collect(metrics_paths)
@@ -348,6 +349,7 @@ def build_report(metrics_paths: list[str], *, published: str, template: str, spe
         "alpha": ALPHA,
         "dev_thresholds": dev_rows,
         "roc_png": _roc_png(verif, published_curves),
+        "det_png": det_png(verif, SEED), "cmc_png": cmc_png(ranks, SEED[0]), "open_set": open_set_rows(ranks),
         "published_roc": [{"label": c["label"], "points": len(c["fpr"]), "skipped": c["skipped"]}
                           for c in published_curves],
         "landmark_studies": _landmark_studies(list(studies)),
@@ -356,6 +358,7 @@ def build_report(metrics_paths: list[str], *, published: str, template: str, spe
     }
     labels = {k[0]: _labels(m)[0] for k, m in verif.items()} | dict(spec.get("labels", {}))
     context["benchmark"] = benchmark_table(table, pub, labels=labels, devs=devs, seed=SEED)
+    context["benchmark_png"] = benchmark_png(context["benchmark"])
     context["claims"], claim_inputs = _claims(pub, verif, ranks)
     context["analysis"], analysis_inputs = analysis_sections(list(analysis), list(tsne), spec.get("labels", {}))
     context["studies"] = study_sections(spec.get("studies", {}), verif, ranks,
