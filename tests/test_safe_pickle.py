@@ -2,6 +2,7 @@
 container of a local checkpoint checked at parse time, without torch in Snakemake's process."""
 from __future__ import annotations
 
+import collections
 import copy
 import pickle
 
@@ -31,6 +32,23 @@ def test_a_pickle_that_calls_code_loads_as_placeholders_and_runs_nothing(tmp_pat
     assert isinstance(placeholder, safe_pickle.Placeholder) and placeholder.qualname == "io.open"
     assert placeholder.args == (str(marker), "w")
     assert loaded["epoch"] == 3 and loaded["names"] == ["a", "b"]
+
+
+def test_the_plain_values_policy_refuses_code_with_the_callers_error_and_runs_nothing(tmp_path):
+    marker = tmp_path / "ran"
+    policy = safe_pickle.PlainValues(lambda what: ValueError(f"data.pkl: refused {what}"))
+    with pytest.raises(ValueError, match=r"data.pkl: refused global (io|_io|builtins)\.open"):
+        safe_pickle.loads(pickle.dumps([b"x", Evil(marker)]), policy)
+    assert not marker.exists()
+    with pytest.raises(ValueError, match=r"refused global collections.OrderedDict"):
+        safe_pickle.loads(pickle.dumps(collections.OrderedDict(a=1)), policy)
+    import numpy as np
+
+    got = safe_pickle.loads(pickle.dumps(([b"a", bytearray(b"b")], np.array([True, False]), (1, "s")), protocol=2),
+                            policy)
+    assert got[0] == [b"a", bytearray(b"b")] and got[2] == (1, "s")
+    assert isinstance(got[1], safe_pickle.PendingArray) and safe_pickle.dtype_name(got[1].dtype) == "b1"
+    assert bytes(got[1].raw) == b"\x01\x00" and tuple(got[1].shape) == (2,)
 
 
 def test_a_torch_file_shows_its_keys_with_tensors_as_placeholders(tmp_path):

@@ -8,11 +8,12 @@ published protocol's folds are 10 contiguous blocks of pairs (what insightface's
 Files packed under Python 2 hold ``str`` images, read here as bytes (``encoding="bytes"``, as insightface loads them).
 
 Why a restricted unpickler rather than ``pickle.load``: a pickle may name any callable and have it called while it
-loads, so a downloaded ``.bin`` could run code. ``find_class`` here hands out only inert stand-ins for the few
-globals such a file needs (numpy's array and boolean scalar reconstruction; ``_codecs.encode`` and ``bytearray``, by
-which Python 3 writes bytes and bytearrays in the older protocols), each checking its arguments, and refuses every
-other global with an error naming the file and the global; the arrays are rebuilt from their raw bytes by
-``np.frombuffer`` after the whole file is read, never by numpy's own reconstructors.
+loads, so a downloaded ``.bin`` could run code. It is read by facebench.safe_pickle under its ``PlainValues``
+policy: inert stand-ins for the few globals such a file needs (numpy's array and scalar reconstruction;
+``_codecs.encode`` and ``bytearray``, by which Python 3 writes bytes and bytearrays in the older protocols), each
+checking its arguments, and every other global refused with an error naming the file and the global. This reader
+then accepts only bytes, lists, tuples, booleans (or 0/1) and numpy boolean arrays and scalars; the arrays are rebuilt
+from their raw bytes by ``np.frombuffer`` after the whole file is read, never by numpy's own reconstructors.
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from facebench import safe_pickle
 from facebench.data.lfw import Pair
 
 N_FOLDS = 10  # the published protocol of every insightface .bin
@@ -30,100 +32,24 @@ class BinFormatError(ValueError):
     """A ``.bin`` file that is not a verification set this reader accepts; the message names the file."""
 
 
-class _Dtype:
-    """numpy.dtype(name, align, copy) as pickled; only a boolean dtype is ever accepted."""
-
-    def __init__(self, name, *args):
-        self.name, self.state = name, None
-
-    def __setstate__(self, state):
-        self.state = state
-
-
-class _PendingArray:
-    """numpy's ``_reconstruct(ndarray, (0,), b'b')`` result: filled by the BUILD opcode's state
-    ``(version, shape, dtype, is_fortran, raw bytes)``; turned into an array by ``_finish``."""
-
-    def __init__(self, shape=None, dtype=None, raw=None, fortran=False):
-        self.shape, self.dtype, self.raw, self.fortran = shape, dtype, raw, fortran
-
-    def __setstate__(self, state):
-        if not isinstance(state, tuple) or len(state) not in (4, 5):
-            raise pickle.UnpicklingError(f"an ndarray state that is not (version, shape, dtype, fortran, data): "
-                                         f"{type(state).__name__}")
-        self.shape, self.dtype, self.fortran, self.raw = state[-4:]
-
-
-class _NDArray:
-    """Stands for ``numpy.ndarray`` (the class argument of ``_reconstruct``); never instantiated."""
-
-
-class _BoolScalar:
-    """numpy.bool_ as pickled (``multiarray.scalar(dtype, raw)``)."""
-
-    def __init__(self, dtype, raw):
-        self.dtype, self.raw = dtype, raw
-
-
 def _is_bool_dtype(d) -> bool:
-    name = d.name.decode("latin1") if isinstance(getattr(d, "name", None), bytes) else getattr(d, "name", None)
-    return isinstance(d, _Dtype) and name in ("b1", "?", "bool")
+    return safe_pickle.dtype_name(d) in ("b1", "?", "bool")
 
 
-def _reconstruct(cls, shape, typecode):
-    if cls is not _NDArray:
-        raise pickle.UnpicklingError(f"_reconstruct of {cls!r}, not numpy.ndarray")
-    return _PendingArray()
-
-
-def _frombuffer(buf, dtype, shape, order):  # protocol 5's spelling of a contiguous array
-    return _PendingArray(tuple(shape), dtype, buf, order == "F")
-
-
-def _latin1(text, encoding="latin1"):  # _codecs.encode: how protocols 0-2 of Python 3 write a bytes object
-    if not isinstance(text, str) or str(encoding).replace("-", "").lower() != "latin1":
-        raise pickle.UnpicklingError("_codecs.encode other than (str, 'latin1')")
-    return text.encode("latin1")
-
-
-def _bytearray(data=b"", encoding=None):  # builtins.bytearray: how protocols 0-4 write a bytearray
-    if isinstance(data, str) and str(encoding).replace("-", "").lower() == "latin1":
-        return bytearray(data.encode("latin1"))
-    if not isinstance(data, (bytes, bytearray)) or encoding is not None:
-        raise pickle.UnpicklingError("bytearray other than of bytes or (str, 'latin-1')")  # bytearray(n) allocates n
-    return bytearray(data)
-
-
-_NUMPY = {"numpy.core.multiarray", "numpy._core.multiarray"}
-_ALLOWED = {**{(m, "_reconstruct"): _reconstruct for m in _NUMPY},
-            **{(m, "scalar"): _BoolScalar for m in _NUMPY},
-            ("numpy.core.numeric", "_frombuffer"): _frombuffer, ("numpy._core.numeric", "_frombuffer"): _frombuffer,
-            ("numpy", "ndarray"): _NDArray, ("numpy", "dtype"): _Dtype, ("_codecs", "encode"): _latin1,
-            ("builtins", "bytearray"): _bytearray, ("__builtin__", "bytearray"): _bytearray}
-
-
-class _Unpickler(pickle.Unpickler):
-    def __init__(self, fh, path: Path):
-        super().__init__(fh, encoding="bytes")
-        self.path = path
-
-    def find_class(self, module: str, name: str):
-        if (module, name) in _ALLOWED:
-            return _ALLOWED[(module, name)]
-        raise BinFormatError(f"{self.path}: refused global {module}.{name}: an insightface .bin holds only image "
-                             "bytes and same/different flags, and this reader builds nothing else (the file's code, "
-                             "if any, was not run)")
-
-    def persistent_load(self, pid):
-        raise BinFormatError(f"{self.path}: refused a persistent id; not an insightface .bin")
+def _refuse(path: Path):
+    def refuse(what: str) -> BinFormatError:
+        return BinFormatError(f"{path}: refused {what}: an insightface .bin holds only image bytes and "
+                              "same/different flags, and this reader builds nothing else (the file's code, if any, "
+                              "was not run)")
+    return refuse
 
 
 def _flags(path: Path, issame) -> list[int]:
     """The same/different flags as 0/1: a list or tuple of bools, 0/1 ints or numpy bools, or a boolean array."""
-    if isinstance(issame, _PendingArray):
+    if isinstance(issame, safe_pickle.PendingArray):
         if not _is_bool_dtype(issame.dtype) or not isinstance(issame.raw, (bytes, bytearray)):
-            raise BinFormatError(f"{path}: the flags are a numpy array of dtype {getattr(issame.dtype, 'name', '?')!r}"
-                                 "; only a boolean array is accepted")
+            raise BinFormatError(f"{path}: the flags are a numpy array of dtype "
+                                 f"{safe_pickle.dtype_name(issame.dtype) or '?'!r}; only a boolean array is accepted")
         arr = np.frombuffer(bytes(issame.raw), dtype=np.uint8)
         if len(arr) != int(np.prod(issame.shape)) or len(issame.shape) != 1 or (arr > 1).any():
             raise BinFormatError(f"{path}: the flags array (shape {issame.shape}) is not a 1-d boolean array")
@@ -132,7 +58,7 @@ def _flags(path: Path, issame) -> list[int]:
         raise BinFormatError(f"{path}: the flags (second item) are a {type(issame).__name__}, not a list")
     out = []
     for i, v in enumerate(issame):
-        if isinstance(v, _BoolScalar) and _is_bool_dtype(v.dtype) and v.raw in (b"\x00", b"\x01"):
+        if isinstance(v, safe_pickle.NumpyScalar) and _is_bool_dtype(v.dtype) and v.raw in (b"\x00", b"\x01"):
             v = v.raw == b"\x01"
         if not isinstance(v, (bool, int)) or v not in (0, 1):
             raise BinFormatError(f"{path}: flag {i} is {v!r}, not a boolean (or 0/1)")
@@ -145,7 +71,7 @@ def read(path: str | Path) -> tuple[list[bytes], list[int]]:
     path = Path(path)
     try:
         with open(path, "rb") as fh:
-            obj = _Unpickler(fh, path).load()
+            obj = safe_pickle.load(fh, safe_pickle.PlainValues(_refuse(path)), encoding="bytes")
     except BinFormatError:
         raise
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, IndexError, KeyError, AttributeError,
