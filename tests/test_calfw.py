@@ -168,6 +168,9 @@ def test_pairs_protocol_keeps_the_pairs_with_balanced_folds(tree, fetched, tmp_p
     assert [int(r[4]) for r in rows] == list(range(1, 80, 2))  # a pair's line is its first line in the file
     per_fold = Counter((int(r[0]), r[3]) for r in rows)
     assert all(per_fold[(f, "1")] == per_fold[(f, "0")] == 2 for f in range(10))
+    i1, i2 = header.index("identity1"), header.index("identity2")  # the persons of the flat names, for score files
+    assert all((r[i1], r[i2]) == (calfw.identity(r[1]), calfw.identity(r[2])) for r in rows)
+    assert all((r[i1] == r[i2]) == (r[3] == "1") for r in rows)
 
 
 def test_folds_default_to_calfws_ten_and_too_many_are_refused(fetched, tmp_path):

@@ -76,6 +76,9 @@ def test_fetch_pairs_landmarks_and_alignment(tree, tmp_path):
     assert summary["folds_from"] == "10 balanced folds"
     header, rows = read_tsv(out)
     assert [(r[1], r[2]) for r in rows if r[3] == "1"] == [(cplfw_name(a), cplfw_name(b)) for a, b in fx.same]
+    i1, i2 = header.index("identity1"), header.index("identity2")
+    assert all((r[i1], r[i2]) == (calfw.identity(r[1], kind="CPLFW"), calfw.identity(r[2], kind="CPLFW"))
+               for r in rows)
     per_fold = Counter((int(r[0]), r[3]) for r in rows)
     assert all(per_fold[(f, "1")] == per_fold[(f, "0")] == 2 for f in range(10))
 

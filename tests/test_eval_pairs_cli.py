@@ -92,3 +92,26 @@ def test_a_spreadsheet_export_with_bom_and_crlf_reads_as_the_plain_file(tmp_path
     assert set(got) == set(want) == {"score", "label"}
     for key in want:
         np.testing.assert_array_equal(got[key], want[key])
+
+
+def test_extra_columns_anywhere_change_nothing(tmp_path):
+    """A score file with metadata columns (what `facebench verify` writes, and more: text, empty fields, a column
+    before score) evaluates exactly as the file of score, label and fold alone."""
+    rng = np.random.default_rng(2)
+    scores, labels = random_scores(rng, 400)
+    folds = np.arange(400) % 5
+    bare = write(tmp_path / "bare.tsv", ["score\tlabel\tfold"] + [f"{s!r}\t{y}\t{k}" for s, y, k in
+                                                                zip(scores.tolist(), labels, folds)])
+    rich = write(tmp_path / "rich.tsv", ["pair\tscore\tpath1\tlabel\tfold\tpath2\tidentity1\tidentity2\tage1"] + [
+        f"{i}\t{s!r}\tA/A_{i:04d}.jpg\t{y}\t{k}\tB/B_{i:04d}.jpg\tA\t{'' if i % 2 else 'B'}\tx{i}"
+        for i, (s, y, k) in enumerate(zip(scores.tolist(), labels, folds))])
+    want, got = read_scores(bare), read_scores(rich)
+    assert set(got) == set(want) == {"score", "label", "fold"}
+    for key in want:
+        np.testing.assert_array_equal(got[key], want[key])
+    for args in ((), ("--protocol", "exact"), ("--folds", "10")):
+        a, b = (run_cli("eval-pairs", f, *args) for f in (bare, rich))
+        assert a.returncode == b.returncode == 0, a.stderr + b.stderr
+        a, b = json.loads(a.stdout), json.loads(b.stdout)
+        assert a.pop("scores_file") != b.pop("scores_file")
+        assert a == b

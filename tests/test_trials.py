@@ -113,6 +113,7 @@ def test_fetch_and_the_pairs_protocol(user_set, tmp_path):
     assert read_json(tmp_path / "p.json")["same"] == 6
     header, rows = read_tsv(tmp_path / "p.tsv")
     assert rows[0][header.index("path1")].startswith("sub/")
+    assert {r[header.index("identity1")] for r in rows} == {r[header.index("identity2")] for r in rows} == {""}
 
 
 @pytest.fixture()

@@ -39,6 +39,7 @@ class Format:
     landmarks: str  # "file": one table for every image; "folder": one file per image; "none": faces come aligned
     read_landmarks: Callable[[Path, list[str]], dict[str, Landmarks]]  # (source, images) -> table
     folds_origin: Callable[[Path, int | None], str]  # (pairs file, configured folds) -> how the folds are made
+    names_identities: bool = True  # False: ``identity`` raises (trials, .bin); the pairs TSV leaves identities empty
 
 
 def _lfw_pairs(path: Path, n_folds: int | None) -> list[lfw.Pair]:
@@ -96,9 +97,10 @@ FORMATS = {
     "cplfw": Format("cplfw", "<Name>_<N>.jpg (flat)", partial(calfw.list_images, kind="CPLFW"),
                     partial(calfw.identity, kind="CPLFW"), _cplfw_pairs, "folder", _calfw_landmarks, _balanced),
     "trials": Format("trials", "any image files (.jpg, .png, ...) at any depth", trials.list_images, trials.identity,
-                     trials.read_pairs, "file", _table_landmarks, trials.folds_origin),
+                     trials.read_pairs, "file", _table_landmarks, trials.folds_origin, names_identities=False),
     names.BIN_FORMAT: Format(names.BIN_FORMAT, "one .bin file (datasets.<name>.file)", lambda root: [],
-                              _no_identity, insightface_bin.read_pairs, "none", _no_landmarks, _contiguous),
+                              _no_identity, insightface_bin.read_pairs, "none", _no_landmarks, _contiguous,
+                              names_identities=False),
 }
 BIN = names.BIN_FORMAT  # the format whose store is decoded from its file, not cut from images
 

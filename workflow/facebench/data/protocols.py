@@ -1,6 +1,9 @@
 """Evaluation protocols written as plain files, one documented format each, built once per dataset.
 
-- ``pairs-<name>.tsv``: ``fold path1 path2 label line`` (label 1 = same person; line = where the pair came from).
+- ``pairs-<name>.tsv``: ``fold path1 path2 label line identity1 identity2`` (label 1 = same person; line = where
+  the pair came from; the identities are the persons the dataset's format reads from the image names, empty for a
+  format that names none: trials, insightface .bin). A pair's index is its row, from 0: what score files call
+  ``pair``. Files written before the identity columns existed still read (``read_pairs_tsv``: empty identities).
 - ``identification.tsv``: ``path identity`` for closed-set rank-N (every image a probe against all the others).
 - ``images.txt``: every image some protocol needs, one per line, sorted: what the align and embed steps process.
 
@@ -126,13 +129,26 @@ def pairs_source(manifest: dict, vspec: dict, protocol: str) -> str:
     return manifest["files"][key]["path"]
 
 
+PAIRS_COLUMNS = ("fold", "path1", "path2", "label", "line", "identity1", "identity2")
+
+
+def pair_identities(pairs: list[lfw.Pair], fmt: str = "lfw") -> list[tuple[str, str]]:
+    """(identity of image 1, identity of image 2) of each pair, as the dataset's format names them; ("", "") for
+    every pair of a format that names no identities (trials, insightface .bin)."""
+    f = formats.get(fmt)
+    if not f.names_identities:
+        return [("", "")] * len(pairs)
+    return [(f.identity(p.path1), f.identity(p.path2)) for p in pairs]
+
+
 def write_pairs_protocol(pairs_file: str | Path, spec: dict, available: set[str], out: str | Path, *,
                          on_missing: str = "fail", subset: dict | None = None, fmt: str = "lfw") -> dict:
     """``pairs-<name>.tsv`` for one verification protocol, and its counts beside it as JSON."""
     pairs, stats = verification_pairs(pairs_file, spec.get("folds"), available, on_missing,
                                       (subset or {}).get("pairs_per_fold"), fmt)
-    write_tsv(out, ["fold", "path1", "path2", "label", "line"],
-              ([p.fold, p.path1, p.path2, p.label, p.line] for p in pairs))
+    who = pair_identities(pairs, fmt)
+    write_tsv(out, list(PAIRS_COLUMNS),
+              ([p.fold, p.path1, p.path2, p.label, p.line, a, b] for p, (a, b) in zip(pairs, who)))
     summary = {**stats, "pairs": len(pairs), "same": sum(p.label for p in pairs), "pairs_file": str(pairs_file),
                "subset": subset or None, "format": fmt,
                "folds_from": formats.get(fmt).folds_origin(Path(pairs_file), spec.get("folds"))}
@@ -173,12 +189,18 @@ def write_image_list(protocol_files: list[str | Path], out: str | Path) -> int:
 
 
 def read_pairs_tsv(path: str | Path) -> dict[str, np.ndarray]:
+    """A ``pairs-<name>.tsv`` as arrays: fold, path1, path2, label, pair (the row index, from 0) and identity1,
+    identity2 (empty strings where the file has no identity columns)."""
     from facebench.io import read_tsv
 
     header, rows = read_tsv(path, expect=["fold", "path1", "path2", "label"])
     col = {c: [r[header.index(c)] for r in rows] for c in ("fold", "path1", "path2", "label")}
-    return {"fold": np.array(col["fold"], dtype=np.int64), "path1": np.array(col["path1"]),
-            "path2": np.array(col["path2"]), "label": np.array(col["label"], dtype=np.int64)}
+    out = {"fold": np.array(col["fold"], dtype=np.int64), "path1": np.array(col["path1"]),
+           "path2": np.array(col["path2"]), "label": np.array(col["label"], dtype=np.int64),
+           "pair": np.arange(len(rows), dtype=np.int64)}
+    for c in ("identity1", "identity2"):
+        out[c] = np.array([r[header.index(c)] for r in rows] if c in header else [""] * len(rows), dtype=str)
+    return out
 
 
 def select_identities(available: list[str], people: set[str] | None, min_images: int,

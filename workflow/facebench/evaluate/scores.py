@@ -1,7 +1,12 @@
 """Scoring pairs of embeddings, and the score file every verification metric is computed from.
 
 Score file (TSV with a header): ``score label fold`` (label 1 = same person), optionally ``path1 path2``.
-It is what ``facebench eval-pairs`` reads, so scores from any model can be evaluated the same way.
+It is what ``facebench eval-pairs`` reads, so scores from any model can be evaluated the same way; it reads its
+columns by name and ignores any others. The files written here carry metadata columns after those five, so accuracy
+can be broken down by pair or person: ``score label fold path1 path2 pair identity1 identity2``, where ``pair`` is
+the pair's index in the protocol's pair list (its row of ``pairs-<name>.tsv``, from 0; a pair dropped for a failed
+face leaves a gap) and the identities are those of the protocol file (empty for a set that names none: trials,
+insightface .bin). The cross-age and cross-pose sets' files give no per-image age or pose, so no such column.
 """
 from __future__ import annotations
 
@@ -51,16 +56,28 @@ def score_pairs(emb: dict[str, np.ndarray], pairs: dict[str, np.ndarray], mode: 
     """Cosine score of every pair whose two faces were embedded; pairs touching a failed face are dropped."""
     i1, i2, ok = pair_rows(emb, pairs)
     f = features(emb, mode)
+    n = len(pairs["path1"])
+    meta = {"pair": pairs.get("pair", np.arange(n, dtype=np.int64)),
+            **{c: pairs.get(c, np.full(n, "", dtype=str)) for c in ("identity1", "identity2")}}
     return {"score": cosine(f[i1[ok]], f[i2[ok]]), "label": pairs["label"][ok], "fold": pairs["fold"][ok],
-            "path1": pairs["path1"][ok], "path2": pairs["path2"][ok], "dropped": int((~ok).sum())}
+            "path1": pairs["path1"][ok], "path2": pairs["path2"][ok], **{c: v[ok] for c, v in meta.items()},
+            "dropped": int((~ok).sum())}
+
+
+SCORE_COLUMNS = ("score", "label", "fold", "path1", "path2", "pair", "identity1", "identity2")
 
 
 def write_scores(path: str | Path, s: dict) -> None:
+    """The score file of ``score_pairs``' result (columns SCORE_COLUMNS; the score written to full precision).
+    A result without the metadata (``pair``, identities) gets the row index and empty identities."""
+    n = len(s["score"])
+    cols = [s["score"], s["label"], s["fold"], s["path1"], s["path2"], s.get("pair", range(n)),
+            s.get("identity1", [""] * n), s.get("identity2", [""] * n)]
     with atomic_path(path) as tmp:
         with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write("score\tlabel\tfold\tpath1\tpath2\n")
-            for row in zip(s["score"], s["label"], s["fold"], s["path1"], s["path2"]):
-                fh.write(f"{float(row[0])!r}\t{row[1]}\t{row[2]}\t{row[3]}\t{row[4]}\n")
+            fh.write("\t".join(SCORE_COLUMNS) + "\n")
+            for row in zip(*cols):
+                fh.write(f"{float(row[0])!r}\t" + "\t".join(str(v) for v in row[1:]) + "\n")
 
 
 class ScoreFileError(ValueError):
