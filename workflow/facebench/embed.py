@@ -36,7 +36,7 @@ import torch
 from facebench.io import read_json, rows_of, save_npz
 from facebench.models.checkpoint import load_model
 from facebench.models.inputs import to_model_input
-from facebench.runtime import cpu_streams, one_thread_per_stream
+from facebench.runtime import cpu_streams, ieee_fp32, one_thread_per_stream
 from facebench.store import open_faces, read_index
 
 EMBEDDINGS_VERSION = 1
@@ -157,7 +157,8 @@ def embed_store(model_path: str | Path, store_dir: str | Path, out: str | Path, 
         # (on a GPU device too: the pinned onnxruntime wheel is CPU-only, so its session runs on the CPU there)
         model.threads, n_streams = cpu_streams(streams), 1
     start = time.perf_counter()
-    with one_thread_per_stream(n_streams):  # the graph is built, and every stream runs, on one thread
+    # the graph is built, and every stream runs, on one thread; on CUDA in IEEE fp32 (no TF32), as the meta says
+    with ieee_fp32(device) as precision, one_thread_per_stream(n_streams):
         example = preprocess(np.zeros((batch_size, h, w, 3), np.uint8), spec).to(device)
         net, kind = inference_module(model, device, example)
         with bar(n, "embed") as progress:  # a traced graph is fed its traced batch size; onnxruntime pads itself
@@ -169,7 +170,7 @@ def embed_store(model_path: str | Path, store_dir: str | Path, out: str | Path, 
     if n == 0:
         feats = feats_flip = np.zeros((0, dim), np.float32)
     meta = {"version": EMBEDDINGS_VERSION, "model": str(model_path), "store": str(store_dir), "n_images": n, "dim": dim,
-            "batch_size": batch_size, "device": str(device), "graph": kind, "precision": "fp32",
+            "batch_size": batch_size, "device": str(device), "graph": kind, "precision": precision,
             "streams": n_streams, "seconds": round(seconds, 3),
             "images_per_second_with_flip": round(n / seconds, 2) if seconds > 0 else None}
     # the file keeps what describes its contents; the run's timing and stream count go to the caller (and the log)

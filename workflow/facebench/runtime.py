@@ -77,3 +77,31 @@ def one_thread_per_stream(streams: int):
         yield
     finally:
         torch.set_num_threads(before)
+
+
+@contextmanager
+def ieee_fp32(device):
+    """On a CUDA device, float32 convolutions and matrix products in IEEE fp32 (TF32 off), restored on leaving; yields
+    the precision label the outputs record ("fp32" on CPU, "fp32 (TF32 off)" on CUDA).
+
+    Why: cuDNN convolutions default to TF32 in this torch (10-bit mantissa on Ampere and later), so a "fp32" CUDA
+    embedding or MTCNN pass would not be fp32. The newer ``fp32_precision`` settings are used where torch has them,
+    the legacy ``allow_tf32`` flags otherwise. The settings are process-wide: every stream thread runs under them."""
+    import torch
+
+    if getattr(device, "type", device) != "cuda":
+        yield "fp32"
+        return
+    cudnn, matmul = torch.backends.cudnn, torch.backends.cuda.matmul
+    if hasattr(getattr(cudnn, "conv", None), "fp32_precision") and hasattr(matmul, "fp32_precision"):
+        settings = [(cudnn.conv, "fp32_precision", "ieee"), (matmul, "fp32_precision", "ieee")]
+    else:
+        settings = [(cudnn, "allow_tf32", False), (matmul, "allow_tf32", False)]
+    before = [getattr(obj, name) for obj, name, _ in settings]
+    for obj, name, value in settings:
+        setattr(obj, name, value)
+    try:
+        yield "fp32 (TF32 off)"
+    finally:
+        for (obj, name, _), value in zip(settings, before):
+            setattr(obj, name, value)

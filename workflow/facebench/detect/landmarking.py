@@ -86,8 +86,8 @@ def landmark_images(images_root: str | Path, names: list[str], detector: MTCNN, 
     counts = Counter({k: 0 for k in (OK, "no-face", "too-small", "unreadable", "multiple", "converted")})
     notes: dict[str, str] = {}
     chunks = [names[lo:lo + batch_size] for lo in range(0, len(names), batch_size)]
-    with runtime.one_thread_per_stream(streams), ThreadPoolExecutor(max_workers=streams) as pool, \
-            bar(len(names), "mtcnn") as progress:
+    with runtime.ieee_fp32(detector.device) as precision, runtime.one_thread_per_stream(streams), \
+            ThreadPoolExecutor(max_workers=streams) as pool, bar(len(names), "mtcnn") as progress:
         for records, chunk_counts, chunk_notes in pool.map(lambda c: _landmark_chunk(root, c, detector), chunks):
             out.update(records)
             counts.update(chunk_counts)
@@ -103,4 +103,6 @@ def landmark_images(images_root: str | Path, names: list[str], detector: MTCNN, 
         "not_ok": {n: f"{lm.flag}: {notes.get(n, '')}".rstrip(": ") for n, lm in ordered.items() if lm.flag != OK},
         "notes": notes,
     }
+    if detector.device.type == "cuda":  # CPU summaries stay as they were: fp32 there always meant IEEE fp32
+        summary["precision"] = precision
     return ordered, summary
