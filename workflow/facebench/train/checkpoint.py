@@ -22,15 +22,37 @@ def spec_digest(spec: dict) -> str:
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
 
 
-def save_state(path, *, digest: str, step: int, model, head, optimizer, scaler=None) -> None:
+def save_state(path, *, digest: str, step: int, model, head, optimizer, scaler=None,
+               resolved: dict | None = None) -> None:
+    """``resolved``: what ``device``/``amp`` resolved to in this run ({"device": "cuda", "amp": "bfloat16"}); the
+    spec digest holds only what config says (``auto``), so the state keeps it for the resume to check."""
     payload = {"format": FORMAT, "version": VERSION, "spec_digest": digest, "step": int(step),
                "model": model.state_dict(), "head": head.state_dict(), "optimizer": optimizer.state_dict(),
                "scaler": scaler.state_dict() if scaler is not None else {}}
+    if resolved is not None:
+        payload["resolved"] = {k: str(v) for k, v in resolved.items()}
     save_payload(path, payload)
 
 
-def load_state(path, digest: str) -> dict | None:
-    """The saved state if ``path`` holds one for this spec; None if there is none or it belongs to another spec."""
+def check_resolved(path, state: dict, resolved: dict | None) -> None:
+    """Refuse to resume a state made on another device type or AMP dtype than this run resolved to (an fp16 state's
+    gradient scaler would be dropped under bf16, a CPU run would go on in GPU arithmetic). A state from before this
+    record (no ``resolved`` in it) resumes as it always did."""
+    saved = state.get("resolved")
+    if saved is None or resolved is None:
+        return
+    mine = {k: str(v) for k, v in resolved.items()}
+    differ = [k for k in sorted(set(saved) | set(mine)) if saved.get(k) != mine.get(k)]
+    if differ:
+        what = "; ".join(f"{k}: the state has {saved.get(k)!r}, this run {mine.get(k)!r}" for k in differ)
+        raise CheckpointError(f"{path}: cannot resume across devices or precisions ({what}). Resume it where "
+                              "train.device and train.amp resolve as they did, set them to the state's values, or "
+                              "delete the file to start the run afresh")
+
+
+def load_state(path, digest: str, resolved: dict | None = None) -> dict | None:
+    """The saved state if ``path`` holds one for this spec; None if there is none or it belongs to another spec.
+    A state of this spec made on another device type or AMP dtype (``resolved``) is an error (``check_resolved``)."""
     path = Path(path)
     if not path.exists():
         return None
@@ -39,4 +61,5 @@ def load_state(path, digest: str) -> dict | None:
         raise CheckpointError(f"{path}: not a {FORMAT} v{VERSION} file; delete it to start the run afresh")
     if state.get("spec_digest") != digest:
         return None
+    check_resolved(path, state, resolved)
     return state

@@ -9,7 +9,8 @@
 - Fine-tuning: ``init`` starts the backbone from another model file, and its loss head too where the classes match
   (``start_head``); ``trainable`` freezes all but the output layer or the head (``train.freeze``).
 - Validation: with a pairs protocol (``validate``), verification accuracy and AUC after every epoch
-  (``train.validate``), kept in an epoch log beside the step log and reported in the summary.
+  (``train.validate``), in the embed stage's precision (fp32, autocast off, no TF32), kept in an epoch log beside the
+  step log and reported in the summary.
 - Data parallel: under torchrun (``train.processes`` > 1, ``facebench.train.distributed``) every process augments the
   whole global batch and trains on its slice; gradients, logged loss and accuracy are averaged over the processes;
   only rank 0 validates and writes the state, the logs and the outputs.
@@ -28,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from facebench import losses, schema
+from facebench import losses, runtime, schema
 from facebench.io import atomic_path, read_json, read_tsv, rows_of, write_json
 from facebench.models import build
 from facebench.models.checkpoint import load_head, load_model, save_model
@@ -118,10 +119,23 @@ def stop_on_signal():
             signal.signal(s, handler)
 
 
+def native_bf16() -> bool:
+    """Whether the current GPU computes bf16 in hardware (compute capability 8.0 and up: A100, H100, RTX 30xx on).
+
+    Why not ``torch.cuda.is_bf16_supported()``: by default it also counts emulation (V100, T4, P100), where bf16 runs
+    slower than fp32; there ``amp: auto`` takes fp16 with the gradient scaler instead."""
+    try:
+        return bool(torch.cuda.is_bf16_supported(including_emulation=False))
+    except TypeError:  # a torch without the argument: ask the compute capability
+        return torch.cuda.get_device_capability()[0] >= 8
+
+
 def _amp_dtype(amp: str, device: torch.device):
     if amp == "off" or (amp == "auto" and device.type != "cuda"):
         return None
-    if amp in ("auto", "bf16"):
+    if amp == "auto":
+        return torch.bfloat16 if native_bf16() else torch.float16
+    if amp == "bf16":  # asked for by name: emulated bf16 is still bf16; none at all falls back to fp16
         if device.type == "cuda" and not torch.cuda.is_bf16_supported():
             return torch.float16
         return torch.bfloat16
@@ -248,7 +262,9 @@ def _train(name: str, spec: dict, world: distributed.World, *, store_dir, train_
                          f"{world.size} processes (train.processes)")
 
     state_path = work_dir / "state.pt"
-    state = load_state(state_path, digest)
+    # the digest hashes config (device/amp "auto"); the state also keeps what they resolved to, and a resume checks it
+    resolved = {"device": device.type, "amp": str(amp_dtype).replace("torch.", "") if amp_dtype else "off"}
+    state = load_state(state_path, digest, resolved)
     start = 0
     if state is not None:
         model.load_state_dict(state["model"])
@@ -264,7 +280,7 @@ def _train(name: str, spec: dict, world: distributed.World, *, store_dir, train_
     def save(step):
         if world.main:  # every process holds the same weights: one writes them
             save_state(state_path, digest=digest, step=step, model=model, head=head, optimizer=optimizer,
-                       scaler=scaler)
+                       scaler=scaler, resolved=resolved)
         saved[0] = step
 
     val = validation
@@ -273,8 +289,10 @@ def _train(name: str, spec: dict, world: distributed.World, *, store_dir, train_
     epochs = StepLog(work_dir / "epochs.tsv", list(val.COLUMNS), resumed_from) if val and world.main else None
 
     def run_validation(step):
-        result = val.evaluate(model, spec["input"], batch_size=sampler.batch_size, device=device,
-                              amp_dtype=amp_dtype)
+        # in the embed stage's precision (fp32, autocast off), not the training's AMP dtype: bf16 features moved LFW
+        # accuracy by 0.05-0.1 pp, so an AMP validation would not match the evaluated model
+        with torch.autocast(device.type, enabled=False), runtime.ieee_fp32(device):
+            result = val.evaluate(model, spec["input"], batch_size=sampler.batch_size, device=device, amp_dtype=None)
         set_train_mode(model, trainable, where_trainable)  # back from eval: frozen modules stay in eval mode
         epochs.write({"step": step, "epoch": step / sampler.steps_per_epoch, **result})
 
@@ -361,7 +379,7 @@ def _train(name: str, spec: dict, world: distributed.World, *, store_dir, train_
         tmp.write_bytes((work_dir / "log.tsv").read_bytes())
     summary = {"model": name, "label": spec.get("label") or name, "spec": spec, "backbone": spec["backbone"],
                "loss": loss_name, "device": str(device),
-               "amp": str(amp_dtype).replace("torch.", "") if amp_dtype else "off", "steps": total,
+               "amp": resolved["amp"], "steps": total,
                "steps_per_epoch": sampler.steps_per_epoch, "batch_size": sampler.batch_size,
                "pk": list(pk) if pk else None, "faces": int(len(data.rows)), "identities": len(data.identities),
                "dropped_failed_faces": data.dropped_failed, "resumed_from_step": resumed_from,
