@@ -2,21 +2,13 @@
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
-
 from facebench.cli import main
+from score_files import write_score_file
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _scores(path: Path, seed: int, n: int = 200) -> None:
-    rng = np.random.default_rng(seed)
-    label = np.tile(np.repeat([1, 0], n // 20), 10)  # 10 contiguous folds, each half same-person
-    score = np.where(label == 1, rng.normal(0.6, 0.15, n), rng.normal(0.2, 0.15, n))
-    fold = np.repeat(np.arange(1, 11), n // 10)
-    path.write_text("score\tlabel\tfold\tpath1\tpath2\n" + "".join(
-        f"{s:.6f}\t{y}\t{f}\ta/{i}.jpg\tb/{i}.jpg\n" for i, (s, y, f) in enumerate(zip(score, label, fold))))
 
 
 def _meta(rule: str, **config) -> str:
@@ -27,7 +19,7 @@ def _meta(rule: str, **config) -> str:
 def _report(tmp_path, with_dev: bool):
     metrics = []
     for protocol, seed in (("devtrain", 1), ("view2", 2)):
-        _scores(tmp_path / f"{protocol}.tsv", seed)
+        write_score_file(tmp_path / f"{protocol}.tsv", seed)
         out = tmp_path / f"{protocol}-plain-grid.json"
         main(["eval-pairs", str(tmp_path / f"{protocol}.tsv"), "--out", str(out),
               "--roc", str(tmp_path / f"{protocol}.roc.npz"),

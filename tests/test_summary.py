@@ -4,22 +4,15 @@ import json
 import math
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 from facebench.cli import main
 from facebench.report.summary import COLUMNS, summary_table
+from score_files import write_score_file
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _scores(path: Path, seed: int, n: int = 200) -> None:
-    rng = np.random.default_rng(seed)
-    label = np.tile(np.repeat([1, 0], n // 20), 10)  # 10 contiguous folds, each half same-person
-    score = np.where(label == 1, rng.normal(0.6, 0.15, n), rng.normal(0.2, 0.15, n))
-    fold = np.repeat(np.arange(1, 11), n // 10)
-    path.write_text("score\tlabel\tfold\tpath1\tpath2\n" + "".join(
-        f"{s:.6f}\t{y}\t{f}\ta/{i}.jpg\tb/{i}.jpg\n" for i, (s, y, f) in enumerate(zip(score, label, fold))))
 
 
 def _meta(rule: str, model="m", dataset="lfw", alignment="provided", **config) -> str:
@@ -33,7 +26,7 @@ def _verify(tmp_path: Path, model="m", dataset="lfw", alignment="provided", prot
     d = tmp_path / "metrics" / model / dataset / alignment
     d.mkdir(parents=True, exist_ok=True)
     scores = d / f"{protocol}-{features}.tsv"
-    _scores(scores, seed)
+    write_score_file(scores, seed)
     out = d / f"{protocol}-{features}-{search}.json"
     main(["eval-pairs", str(scores), "--out", str(out), "--roc", str(d / f"{protocol}-{features}-{search}.roc.npz"),
           "--protocol", search, "--far", "0.001", "0.01", "--intervals",
@@ -76,7 +69,7 @@ def test_a_verify_file_gives_one_row_per_metric_with_the_accuracy_interval(tmp_p
 def test_rank_and_dev_threshold_files_give_their_metrics_and_missing_values_no_row(tmp_path):
     rank = _rank(tmp_path, rank5=None)  # a null: no row
     for protocol, seed in (("devtrain", 1), ("view2", 2)):
-        _scores(tmp_path / f"{protocol}.tsv", seed)
+        write_score_file(tmp_path / f"{protocol}.tsv", seed)
     dev = tmp_path / "view2-plain-devthreshold.json"
     main(["dev-threshold", "--dev", str(tmp_path / "devtrain.tsv"), "--test", str(tmp_path / "view2.tsv"),
           "--out", str(dev), "--meta", _meta("dev_threshold", protocol="view2", dev_protocol="devtrain",
