@@ -64,7 +64,8 @@ rule landmarks_mtcnn:
         "../../envs/torch.yaml"
     threads: lambda w: config["detect"]["mtcnn"]["threads"]
     resources:
-        gpu=0 if config["detect"]["mtcnn"]["device"] == "cpu" else 1,  # auto asks for one: on a cluster it means use a GPU
+        # auto asks for one: on a cluster it means use a GPU. A function: a profile without MTCNN has no detect.mtcnn
+        gpu=lambda w: 0 if config["detect"]["mtcnn"]["device"] == "cpu" else 1,
     params:
         weights=lambda w, input: folder(input.weights[0]),
         options=lambda w: mtcnn_options(),
