@@ -115,6 +115,9 @@ def test_a_small_difference_is_not_significant_and_a_missing_run_is_said(tmp_pat
     del verif[("b", "lfw", "p", "view2", "plain", "grid")]
     (row,), read = _claims(CLAIM, verif, {})
     assert row["verdict"] == "not run in this profile" and read == {}
+    seen = []
+    (row,), _ = _claims(CLAIM, verif, {}, fill=lambda ours: seen.append(ours) or "config/x.yaml fills it")
+    assert row["verdict"] == "not run in this profile: config/x.yaml fills it" and seen == [CLAIM["claims"][0]["b"]]
 
 
 def test_a_margin_claim_needs_the_whole_interval_below_the_margin(tmp_path):

@@ -206,7 +206,7 @@ def _verdict(kind: str, test: dict, diff: dict, margin: float | None) -> tuple[s
     return f"not significant on these pairs (p = {p:.2g})", ""
 
 
-def _claims(published: dict, verif: dict, ranks: dict) -> tuple[list[dict], dict]:
+def _claims(published: dict, verif: dict, ranks: dict, fill=lambda ours: None) -> tuple[list[dict], dict]:
     """Each seed claim tested on our runs (paired, on the pairs both runs scored), and the files read."""
     from facebench.evaluate.uncertainty import mcnemar, paired_difference
 
@@ -218,8 +218,9 @@ def _claims(published: dict, verif: dict, ranks: dict) -> tuple[list[dict], dict
                "a_label": c["a"]["model"] + " + " + c["a"]["alignment"],
                "b_label": c["b"]["model"] + " + " + c["b"]["alignment"], "verdict": None, "tone": ""}
         rows.append(row)
-        if a is None or b is None:
-            row["verdict"] = "not run in this profile"
+        if a is None or b is None:  # ``fill``: the shipped profile that runs the missing side, if any
+            hint = fill(c["a"] if a is None else c["b"])
+            row["verdict"] = "not run in this profile" + (f": {hint}" if hint else "")
             continue
         ca, cb = a["provenance"]["config"], b["provenance"]["config"]
         if (ca["dataset"], ca["protocol"]) != (cb["dataset"], cb["protocol"]):
@@ -339,12 +340,13 @@ def build_report(metrics_paths: list[str], *, published: str, template: str, spe
     git = provenance.git_version()
     # the tables' numbers from the tidy summary (results/summary.parquet; collected here from the files without one)
     table = read_summary(summary) if summary else summary_table(list(metrics_paths) + list(dev_thresholds))
+    shipped = read_profiles(list(profiles))
     context = {
         "title": spec.get("title", "facebench report"), "profile": profile,
         "generated": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "git": git, "packages": provenance.package_versions(),
         "experiments": _experiment_rows(verif, ranks, profile, values_by_key(table)),
-        "seed_tables": _seed_tables(pub, verif, ranks, profile, read_profiles(list(profiles))),
+        "seed_tables": _seed_tables(pub, verif, ranks, profile, shipped),
         "zoo": zoo_table(pub, verif, ranks, seed=SEED, protocol_label=lambda m: _protocol_label(m, profile)),
         "alpha": ALPHA,
         "dev_thresholds": dev_rows,
@@ -359,7 +361,7 @@ def build_report(metrics_paths: list[str], *, published: str, template: str, spe
     labels = {k[0]: _labels(m)[0] for k, m in verif.items()} | dict(spec.get("labels", {}))
     context["benchmark"] = benchmark_table(table, pub, labels=labels, devs=devs, seed=SEED)
     context["benchmark_png"] = benchmark_png(context["benchmark"])
-    context["claims"], claim_inputs = _claims(pub, verif, ranks)
+    context["claims"], claim_inputs = _claims(pub, verif, ranks, lambda ours: filled_by(shipped, ours, profile))
     context["analysis"], analysis_inputs = analysis_sections(list(analysis), list(tsne), spec.get("labels", {}))
     context["studies"] = study_sections(spec.get("studies", {}), verif, ranks,
                                         (context["training"] or {}).get("runs", []), search=SEED[1])
