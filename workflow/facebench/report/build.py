@@ -15,6 +15,7 @@ from facebench.data.published_roc import read_published_roc
 from facebench.detect.agreement import POINTS
 from facebench.io import load_npz, read_json, read_tsv, sha256_file, write_json, write_text
 from facebench.report import figures, provenance
+from facebench.report.curves import run_labels
 from facebench.report.devthreshold import read_dev_thresholds
 from facebench.report.profiles import filled_by, read_profiles
 from facebench.report.studies import roc_curve, study_sections, validation_series
@@ -56,12 +57,6 @@ def _collect(paths: list[str]):
     return verif, ranks
 
 
-def _labels(m: dict) -> tuple[str, str]:
-    c = m["provenance"]["config"]
-    return (c.get("model_spec", {}).get("label") or c["model"],
-            c.get("alignment_spec", {}).get("label") or c["alignment"])
-
-
 def _experiment_rows(verif: dict, ranks: dict, profile: str, values: dict) -> list[dict]:
     """The experiment table: its numbers from the summary's ``values`` (summary.values_by_key), the intervals and
     provenance from the files."""
@@ -80,7 +75,7 @@ def _experiment_rows(verif: dict, ranks: dict, profile: str, values: dict) -> li
         rank_plain = ranks.get((model, dataset, alignment, "plain"))
         r1, r1_flip = (values.get((model, dataset, alignment, "identification", f, None), {}).get("rank1")
                        for f in ("plain", "flip-concat"))
-        model_label, align_label = _labels(seed)
+        model_label, align_label = run_labels(seed)
         files = [m for k, m in verif.items() if k[:4] == (model, dataset, alignment, protocol)]
         files += [m for k, m in ranks.items() if k[:3] == (model, dataset, alignment)]
         rows.append({
@@ -245,7 +240,7 @@ def _roc_png(verif: dict, published: list[dict]) -> str | None:
     for k, m in sorted(verif.items()):
         if k[4:] != SEED or "roc_file" not in m:
             continue
-        model_label, align_label = _labels(m)
+        model_label, align_label = run_labels(m)
         curves.append(roc_curve(m, f"{model_label} + {align_label}"))
     if not curves:
         return None
@@ -358,7 +353,7 @@ def build_report(metrics_paths: list[str], *, published: str, template: str, spe
         "training": _training(list(training), list(tsne)),
         "fars": sorted({far for m in verif.values() for far in m["tar_at_far"]}, key=float),
     }
-    labels = {k[0]: _labels(m)[0] for k, m in verif.items()} | dict(spec.get("labels", {}))
+    labels = {k[0]: run_labels(m)[0] for k, m in verif.items()} | dict(spec.get("labels", {}))
     context["benchmark"] = benchmark_table(table, pub, labels=labels, devs=devs, seed=SEED)
     context["benchmark_png"] = benchmark_png(context["benchmark"])
     context["claims"], claim_inputs = _claims(pub, verif, ranks, lambda ours: filled_by(shipped, ours, profile))

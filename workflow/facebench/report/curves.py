@@ -7,10 +7,15 @@ from facebench.io import load_npz
 from facebench.report import figures
 
 
-def _label(m: dict) -> str:
+def run_labels(m: dict) -> tuple[str, str]:
+    """A metrics file's model and alignment labels (their config `label`, else their keys)."""
     c = m["provenance"]["config"]
-    return (f"{c.get('model_spec', {}).get('label') or c['model']} + "
-            f"{c.get('alignment_spec', {}).get('label') or c['alignment']}")
+    return (c.get("model_spec", {}).get("label") or c["model"],
+            c.get("alignment_spec", {}).get("label") or c["alignment"])
+
+
+def _label(m: dict) -> str:
+    return " + ".join(run_labels(m))
 
 
 def det_png(verif: dict, seed: tuple[str, str]) -> str | None:
@@ -42,10 +47,9 @@ def open_set_rows(ranks: dict) -> list[dict]:
         o = m.get("open_set")
         if not o:
             continue
-        c = m["provenance"]["config"]
-        rows.append({"model_label": c.get("model_spec", {}).get("label") or c["model"],
-                     "alignment_label": c.get("alignment_spec", {}).get("label") or c["alignment"],
-                     "dataset": dataset, "features": features, "protocol": o.get("protocol"), "seed": o.get("seed"),
+        model_label, alignment_label = run_labels(m)
+        rows.append({"model_label": model_label, "alignment_label": alignment_label, "dataset": dataset,
+                     "features": features, "protocol": o.get("protocol"), "seed": o.get("seed"),
                      "enrolled": o.get("n_enrolled"), "mated": o.get("n_mated"), "nonmated": o.get("n_nonmated"),
                      "dir": o.get("dir_at_fpir", {}), "fpir_achieved": o.get("fpir_achieved", {}),
                      "rank1_mated": o.get("rank1_mated"), "file": m.get("_path")})
