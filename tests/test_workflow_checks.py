@@ -65,6 +65,9 @@ def test_every_rule_logs_and_benchmarks_one_way_and_takes_its_threads_from_confi
 
     for name, body in rule_bodies().items():
         assert "\n    log:\n" in body and "\n    benchmark:\n" in body, name
+        # under a folder named for the rule: the module test and the per-rule timings find them by name
+        assert f'\n    log:\n        f"{{RESULTS}}/logs/{name}/' in body, name
+        assert f'\n    benchmark:\n        f"{{RESULTS}}/benchmarks/{name}/' in body, name
         shell = re.match(r"(?:        .*\n)+", body.split("\n    shell:\n", 1)[1]).group(0)  # its indented lines
         assert shell.rstrip().endswith('> {log} 2>&1"') and "tee" not in shell, name  # common.smk says why
         threads = re.search(r"^    threads: (.*)$", body, re.M)

@@ -9,9 +9,9 @@ rule summary:
         parquet=f"{RESULTS}/summary.parquet",
         csv=f"{RESULTS}/summary.csv",
     log:
-        f"{RESULTS}/logs/report/summary.log",
+        f"{RESULTS}/logs/summary/summary.log",
     benchmark:
-        f"{RESULTS}/benchmarks/report/summary.tsv"
+        f"{RESULTS}/benchmarks/summary/summary.tsv"
     conda:
         "../../envs/report.yaml"
     shell:
