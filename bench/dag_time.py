@@ -7,12 +7,15 @@
 The run happens in a working directory beside the repository (so the profiles' ``../shared/data`` paths resolve the
 same way) and never touches this checkout's results/. Per-rule seconds and RSS come from the ``benchmark:`` files
 Snakemake writes for the heavy rules (landmarks, align, train, embed); the wall time is the whole snakemake process.
-Writes results/bench/dag_time-<profile>.json.
+After the DAG, in the same run and on the same machine, the forward-compute floor of its embedding work
+(bench/forward_floor.py: the frozen network alone for every face and mirror image the embed jobs embedded) and the
+ratio wall / floor. Writes results/bench/dag_time-<profile>.json.
 """
 from __future__ import annotations
 
 import argparse
 import csv
+import json
 import resource
 import shutil
 import subprocess
@@ -20,10 +23,12 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import ROOT, cpu_ticks, steal_share, write  # noqa: E402
+from forward_floor import floor_seconds  # noqa: E402
 
 
 def rule_times(results: Path) -> dict:
@@ -41,6 +46,15 @@ def rule_times(results: Path) -> dict:
         entry["seconds"] = round(entry["seconds"] + seconds, 1)
         entry["max_rss_mb"] = max(entry["max_rss_mb"], round(rss, 1))
     return rules
+
+
+def embedded_forwards(results: Path) -> int:
+    """Forwards the embed jobs ran: every embedded face and its mirror image, from the embeddings' own meta."""
+    total = 0
+    for npz in sorted((results / "embeddings").glob("*/*/*.npz")):
+        with np.load(npz, allow_pickle=False) as z:
+            total += 2 * int(json.loads(str(z["meta"]))["n_images"])
+    return total
 
 
 def run_dag(configfile: Path, workdir: Path, cores: int) -> dict:
@@ -66,6 +80,7 @@ def main() -> int:
     ap.add_argument("--configfile", type=Path, default=ROOT / "config" / "lfw-mini.yaml")
     ap.add_argument("--workdir", type=Path, default=ROOT.parent / "facebench-dag-bench")
     ap.add_argument("--cores", type=int, default=2)
+    ap.add_argument("--no-floor", action="store_true", help="skip the forward-compute floor after the DAG")
     ap.add_argument("--rules-only", type=Path, metavar="RESULTS",
                     help="sum the benchmark files of an existing run's results folder; run nothing")
     a = ap.parse_args()
@@ -77,6 +92,10 @@ def main() -> int:
         out = {"profile": profile, "mode": "from empty results", "cores": a.cores, **run_dag(a.configfile, a.workdir,
                                                                                              a.cores)}
         out["rules"] = rule_times(a.workdir / "results")
+        forwards = embedded_forwards(a.workdir / "results")
+        if forwards and not a.no_floor:
+            out["forward_floor"] = floor_seconds(forwards, streams=a.cores)
+            out["wall_over_floor"] = round(out["wall_seconds"] / out["forward_floor"]["floor_seconds"], 2)
     out["benchmarked_rule_seconds_sum"] = round(sum(r["seconds"] for r in out["rules"].values()), 1)
     write(f"dag_time-{profile}", out)
     return 0 if out.get("returncode", 0) == 0 else 1
