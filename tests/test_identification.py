@@ -64,3 +64,64 @@ def test_all_pairs_auc_without_a_same_identity_pair_is_refused():
 
     with pytest.raises(ValueError, match="same- and different-identity pairs: 0 and 3"):
         all_pairs_auc(np.eye(3), ["a", "b", "c"])
+
+
+def overlapping(n, n_ids, dim, seed):
+    """Identities around random centres with per-image strength: the same- and different-identity scores overlap."""
+    rng = np.random.default_rng(seed)
+    ids = rng.integers(0, n_ids, n)
+    centres = rng.normal(size=(n_ids, dim))
+    w = rng.uniform(0.05, 0.6, size=(n, 1))
+    return w * centres[ids] / np.sqrt(dim) + np.sqrt(1 - w ** 2) * rng.normal(size=(n, dim)) / np.sqrt(dim), ids
+
+
+def test_rank_n_is_the_same_whatever_the_similarity_block():
+    f, ids = overlapping(300, 40, 16, 2)
+    keep = np.isin(ids, np.flatnonzero(np.bincount(ids) >= 2))
+    whole = rank_n(f[keep], ids[keep])
+    for entries in (1, 5 * 300, 10 ** 9):  # one probe per block, a few, all at once
+        assert rank_n(f[keep], ids[keep], block_entries=entries) == whole
+    assert 0.05 < whole["rank1"] < 0.95  # a problem where the blocks could disagree
+
+
+def test_below_the_exact_limit_the_all_pairs_auc_is_exact_and_says_so():
+    from facebench.evaluate.identification import all_pairs_auc
+    from sklearn.metrics import roc_auc_score
+
+    f, ids = overlapping(200, 30, 8, 3)
+    n_pairs = 200 * 199 // 2
+    out = all_pairs_auc(f, ids, exact_pairs=n_pairs)  # exactly at the limit: still exact
+    i, j = np.triu_indices(200, k=1)
+    u = (f / np.linalg.norm(f, axis=1, keepdims=True)).astype(np.float32)
+    assert out["auc_all_pairs_method"] == "exact" and "auc_all_pairs_sample" not in out
+    assert out["auc_all_pairs"] == pytest.approx(roc_auc_score(ids[i] == ids[j], np.sum(u[i] * u[j], axis=1)),
+                                                 abs=1e-6)
+    assert all_pairs_auc(f, ids, exact_pairs=n_pairs - 1)["auc_all_pairs_method"] == "sampled"
+
+
+def test_the_sampled_all_pairs_auc_agrees_with_the_exact_one_within_its_standard_error():
+    from facebench.evaluate.identification import all_pairs_auc
+
+    f, ids = overlapping(2000, 200, 32, 4)  # 2 million pairs
+    exact = all_pairs_auc(f, ids)
+    assert 0.6 < exact["auc_all_pairs"] < 0.95  # neither trivial nor chance: a wrong estimator would show
+    est = all_pairs_auc(f, ids, exact_pairs=10 ** 6, sample_negatives=200_000, seed=7)
+    sample = est["auc_all_pairs_sample"]
+    assert est["auc_all_pairs_method"] == "sampled"
+    assert sample["negatives"] == 200_000 and sample["seed"] == 7 and sample["exact_above_pairs"] == 10 ** 6
+    assert sample["positives"] == exact["all_pairs_positive"]
+    assert sample["of_negatives"] == exact["all_pairs"] - exact["all_pairs_positive"]
+    assert 0 < sample["standard_error"] < 2e-3
+    assert abs(est["auc_all_pairs"] - exact["auc_all_pairs"]) < 4 * sample["standard_error"]
+    again = all_pairs_auc(f, ids, exact_pairs=10 ** 6, sample_negatives=200_000, seed=7)
+    assert again == est  # seeded: the same inputs give the same estimate
+    other = all_pairs_auc(f, ids, exact_pairs=10 ** 6, sample_negatives=200_000, seed=8)
+    assert other["auc_all_pairs"] != est["auc_all_pairs"]
+
+
+def test_the_all_pairs_auc_limits_default_to_the_config_schema():
+    from facebench import schema
+    from facebench.evaluate import identification
+
+    assert identification.EXACT_PAIRS == schema.default("identification.auc_exact_pairs")
+    assert identification.SAMPLE_NEGATIVES == schema.default("identification.auc_sample_negatives")

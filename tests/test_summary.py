@@ -175,3 +175,27 @@ def test_the_report_tables_take_their_numbers_from_the_summary(tmp_path):
     experiments = html.split('id="experiments-table"')[1].split("</table>")[0]
     assert "0.1235" in experiments and "0.6543" in experiments
     assert "0.1235 ± " in _benchmark(html)
+
+
+def test_a_sampled_all_pairs_auc_carries_its_interval_and_an_exact_one_none(tmp_path):
+    import numpy as np
+    from facebench.evaluate.identification import all_pairs_auc
+
+    rng = np.random.default_rng(0)
+    ids = np.repeat(np.arange(60), 5)
+    f = rng.normal(size=(60, 16))[ids] + 1.5 * rng.normal(size=(len(ids), 16))
+    exact = all_pairs_auc(f, ids)
+    sampled = all_pairs_auc(f, ids, exact_pairs=10, sample_negatives=20000, seed=3)
+    se = sampled["auc_all_pairs_sample"]["standard_error"]
+    assert sampled["auc_all_pairs_method"] == "sampled"
+    assert abs(sampled["auc_all_pairs"] - exact["auc_all_pairs"]) < 4 * se
+    rows = {}
+    for name, result in (("exact", exact), ("sampled", sampled)):
+        df = summary_table([str(_rank(tmp_path / name, **result))])
+        rows[name] = df.set_index("metric").loc["auc_all_pairs"]
+    s = rows["sampled"]
+    assert s["value"] == sampled["auc_all_pairs"]
+    assert s["ci_low"] == pytest.approx(s["value"] - 1.96 * se)
+    assert s["ci_high"] == pytest.approx(s["value"] + 1.96 * se)
+    assert "sampled: 20,000 of" in s["ci_method"] and "seed 3" in s["ci_method"]
+    assert pd.isna(rows["exact"]["ci_low"]) and pd.isna(rows["exact"]["ci_method"])

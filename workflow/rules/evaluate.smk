@@ -58,11 +58,14 @@ rule rank:
     params:
         features=" ".join(FEATURES),
         out=lambda w, output: shlex.quote(f"{folder(output[0])}/rank-{{features}}.json"),
-        seed=config["seed"],  # the open-set watch-list split
+        seed=config["seed"],  # the open-set watch-list split and a sampled all-pairs AUC
+        exact=config["identification"]["auc_exact_pairs"],
+        sample=config["identification"]["auc_sample_negatives"],
         meta=lambda w: provenance("rank", model=w.model, dataset=w.dataset, alignment=w.alignment, seed=config["seed"]),
     shell:
         "python -m facebench rank --embeddings {input.embeddings} --identification {input.table} "
-        "--features {params.features} --seed {params.seed} --meta {params.meta} --out {params.out} > {log} 2>&1"
+        "--features {params.features} --seed {params.seed} --auc-exact-pairs {params.exact} "
+        "--auc-sample-negatives {params.sample} --meta {params.meta} --out {params.out} > {log} 2>&1"
 
 
 # A threshold fixed on a development protocol (its `dev` key) and applied unchanged to the test protocol's scores:

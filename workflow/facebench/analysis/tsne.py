@@ -30,19 +30,31 @@ def embed_faces(model, spec: dict, faces: np.ndarray, rows: np.ndarray) -> np.nd
     return f / np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-12)
 
 
-def tsne_identities(model_path, store_dir, train_list, out, *, n_identities: int = 10, max_per_identity: int = 40,
-                    min_images: int = 5, seed: int = 0) -> dict:
+def pick_faces(labels: np.ndarray, *, n_identities: int, max_per_identity: int, min_images: int,
+               seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The chosen class indices and, for each, up to ``max_per_identity`` of its faces (indices into ``labels``)."""
+    chosen = pick_identities(labels, n_identities, min_images, seed)
+    rng = np.random.default_rng(seed)
+    idx = np.concatenate([np.sort(rng.permutation(np.flatnonzero(labels == c))[:max_per_identity]) for c in chosen])
+    return chosen, idx
+
+
+def layout(feats: np.ndarray, *, seed: int) -> tuple[np.ndarray, float]:
+    """The 2-d t-SNE points of ``feats`` and the perplexity used."""
     from sklearn.manifold import TSNE
 
+    perplexity = float(min(30.0, (len(feats) - 1) / 3))  # sklearn needs perplexity < n; 30 is its default
+    return TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(feats), perplexity
+
+
+def tsne_identities(model_path, store_dir, train_list, out, *, n_identities: int = 10, max_per_identity: int = 40,
+                    min_images: int = 5, seed: int = 0) -> dict:
     data = load_training_set(store_dir, train_list)
-    chosen = pick_identities(data.labels, n_identities, min_images, seed)
-    rng = np.random.default_rng(seed)
-    idx = np.concatenate([np.sort(rng.permutation(np.flatnonzero(data.labels == c))[:max_per_identity])
-                          for c in chosen])
+    chosen, idx = pick_faces(data.labels, n_identities=n_identities, max_per_identity=max_per_identity,
+                             min_images=min_images, seed=seed)
     model, info = load_model(model_path)
     feats = embed_faces(model, info["input"], data.faces, data.rows[idx])
-    perplexity = float(min(30.0, (len(idx) - 1) / 3))  # sklearn needs perplexity < n; 30 is its default
-    points = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(feats)
+    points, perplexity = layout(feats, seed=seed)
     names = np.array([data.identities[c] for c in data.labels[idx]])
     meta = {"model": str(model_path), "identities": [data.identities[c] for c in chosen], "faces": int(len(idx)),
             "perplexity": perplexity, "seed": seed, "metric": "euclidean on L2-normalised embeddings"}

@@ -113,7 +113,8 @@ def cmd_rank(a):
     for mode in a.features:
         f = features(emb, mode)[[idx[k] for k in keep]]
         result = rank_n(f, [ids[k] for k in keep])
-        result.update(all_pairs_auc(f, [ids[k] for k in keep]))
+        result.update(all_pairs_auc(f, [ids[k] for k in keep], exact_pairs=a.auc_exact_pairs,
+                                    sample_negatives=a.auc_sample_negatives, seed=a.seed))
         result["open_set"] = open_set(f, [ids[k] for k in keep], a.seed)
         result.update({"features": mode, "dropped_failed_faces": len(failed),
                        "protocol": "closed set, leave-one-out: each image a probe against all other images"})
@@ -173,7 +174,12 @@ def register(add) -> None:
     sp.add_argument("--embeddings", required=True)
     sp.add_argument("--identification", required=True)
     sp.add_argument("--features", nargs="+", choices=["plain", "flip-concat", "flip-sum"], default=["plain"])
-    sp.add_argument("--seed", type=int, default=0, help="seed of the open-set watch-list split (config seed)")
+    sp.add_argument("--seed", type=int, default=0,
+                    help="seed of the open-set watch-list split and of a sampled all-pairs AUC (config seed)")
+    sp.add_argument("--auc-exact-pairs", type=int, default=schema.default("identification.auc_exact_pairs"),
+                    help="the all-pairs AUC is exact up to this many image pairs, else estimated from a sample")
+    sp.add_argument("--auc-sample-negatives", type=int, default=schema.default("identification.auc_sample_negatives"),
+                    help="different-identity pairs the sampled all-pairs AUC draws")
     sp.add_argument("--meta", type=json_arg, help="JSON object merged into each output")
     sp.add_argument("--out", required=True, help="output path; a {features} field names one file per feature mode")
 

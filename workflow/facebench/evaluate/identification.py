@@ -7,7 +7,9 @@ characteristic) is the same rate at every rank 1..``cmc`` (bob.measure.cmc's cur
 other images counts as a hit, as every probe's match is among them.
 
 ``all_pairs_auc`` is the seed's AUC beside it: the ROC area over the similarities of every pair of those images
-(same identity = positive), computed with scikit-learn as the seed did.
+(same identity = positive), the value scikit-learn's roc_auc_score gives. It is exact up to ``exact_pairs`` pairs
+(default 10^9, about 45,000 images); above, the all-pairs work (n^2 / 2 similarities, each counted against the
+sorted positives) takes hours on a few cores, so it is estimated (``ESTIMATOR``) and the output says so.
 """
 from __future__ import annotations
 
@@ -15,10 +17,17 @@ import numpy as np
 
 from facebench.evaluate.scores import unit_rows
 
+EXACT_PAIRS = 10 ** 9  # above this many image pairs the AUC is estimated (config: identification.auc_exact_pairs)
+SAMPLE_NEGATIVES = 10 ** 7  # identification.auc_sample_negatives: a standard error below 1.6e-4
+ESTIMATOR = ("sampled: every same-identity pair, against a seeded uniform sample of different-identity pairs "
+             "(drawn with replacement); the AUC is the sample's mean Mann-Whitney score, with its standard error")
 
-def rank_n(features: np.ndarray, identities, ranks=(1, 5), block: int = 1024, cmc: int = 20) -> dict:
+
+def rank_n(features: np.ndarray, identities, ranks=(1, 5), block: int = 1024, cmc: int = 20,
+           block_entries: int = 1 << 24) -> dict:
     """Rank-N accuracy over all probes, and the CMC over ranks 1..``cmc`` (``"cmc"``: its rates, rank 1 first);
-    computed in blocks so memory stays at block x N similarities."""
+    computed in blocks of at most ``block`` probes and ``block_entries`` similarities (64 MB of float32, and about
+    three times that in the top-k's temporaries), so memory does not grow with the square of the images."""
     ids = np.asarray(identities)
     _, codes = np.unique(ids, return_inverse=True)
     counts = np.bincount(codes)
@@ -27,14 +36,17 @@ def rank_n(features: np.ndarray, identities, ranks=(1, 5), block: int = 1024, cm
     f = unit_rows(features, np.float32)
     n = len(f)
     max_rank = max(*ranks, cmc)
+    kth = min(max_rank, n - 2)
+    step = max(1, min(block, block_entries // max(n, 1)))
     hit_rank = np.empty(n, dtype=np.int64)
-    for lo in range(0, n, block):
-        sim = f[lo:lo + block] @ f.T
+    for lo in range(0, n, step):
+        sim = f[lo:lo + step] @ f.T
         rows = np.arange(sim.shape[0])
         sim[rows, lo + rows] = -np.inf  # a probe is not in its own gallery
-        top = np.argpartition(-sim, kth=min(max_rank, n - 2), axis=1)[:, :max_rank + 1]
+        np.negative(sim, out=sim)  # in place: argpartition finds the smallest, and a copy would double the block
+        top = np.argpartition(sim, kth=kth, axis=1)[:, :max_rank + 1]
         top_sim = np.take_along_axis(sim, top, axis=1)
-        order = np.argsort(-top_sim, axis=1, kind="stable")
+        order = np.argsort(top_sim, axis=1, kind="stable")
         top = np.take_along_axis(top, order, axis=1)[:, :max_rank]
         same = codes[top] == codes[lo + rows][:, None]
         first = np.where(same.any(axis=1), same.argmax(axis=1) + 1, max_rank + 1)
@@ -44,19 +56,8 @@ def rank_n(features: np.ndarray, identities, ranks=(1, 5), block: int = 1024, cm
             "cmc": [float(np.mean(hit_rank <= r)) for r in range(1, cmc + 1)]}
 
 
-def all_pairs_auc(features: np.ndarray, identities, block_entries: int = 1 << 23) -> dict:
-    """ROC AUC over all n(n-1)/2 image pairs (cosine similarity; same identity = 1) in bounded memory.
-
-    The AUC is the Mann-Whitney statistic, which is what scikit-learn's roc_auc_score computes for binary labels: the
-    share of (same, different) pair couples in which the same-identity pair scores higher, ties counting half. The
-    same-identity similarities (few: sum of k(k-1)/2 over identities) are computed per identity and sorted; the
-    different-identity ones are streamed in blocks of about ``block_entries`` similarities and counted against them
-    by binary search, so memory stays at one block and the positives instead of all n(n-1)/2 scores (20 billion at
-    200k images). Written here rather than taken from scikit-learn because roc_auc_score needs every score at once.
-    """
-    _, codes = np.unique(np.asarray(identities), return_inverse=True)
-    f = unit_rows(features, np.float32)
-    n = len(f)
+def _positives(f: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """Sorted similarities of every same-identity pair (sum of k(k-1)/2 over identities: few)."""
     order = np.argsort(codes, kind="stable")
     bounds = np.flatnonzero(np.diff(codes[order])) + 1
     positives = []
@@ -64,21 +65,87 @@ def all_pairs_auc(features: np.ndarray, identities, block_entries: int = 1 << 23
         if len(members) > 1:
             sim = f[members] @ f[members].T
             positives.append(sim[np.triu_indices(len(members), k=1)])
-    pos = np.sort(np.concatenate(positives)) if positives else np.empty(0, np.float32)
+    return np.sort(np.concatenate(positives)) if positives else np.empty(0, np.float32)
+
+
+def _wins(pos: np.ndarray, v: np.ndarray) -> float:
+    """Sum over the negatives ``v`` of #(positives above) + #(positives tied) / 2, i.e. P - (left + right) / 2 for the
+    two insertion points; the right one is searched only where there is a tie (rare): half the binary searches."""
+    left = np.searchsorted(pos, v, side="left")
+    tied = np.flatnonzero(pos[np.minimum(left, len(pos) - 1)] == v)
+    extra = np.searchsorted(pos, v[tied], side="right") - left[tied]
+    return len(pos) * len(v) - float(left.sum(dtype=np.int64)) - 0.5 * float(extra.sum(dtype=np.int64))
+
+
+def _exact_wins(f: np.ndarray, codes: np.ndarray, pos: np.ndarray, block_entries: int) -> float:
+    """_wins over every different-identity pair, streamed in blocks of rows against all later columns."""
+    n = len(f)
+    total = 0.0
+    rows = max(1, block_entries // max(n, 1))
+    for lo in range(0, n - 1, rows):
+        hi = min(n - 1, lo + rows)
+        r = hi - lo
+        sim = f[lo:hi] @ f[lo + 1:].T  # row lo + a against column lo + 1 + b: the pair (lo + a, lo + 1 + b)
+        keep = codes[lo:hi, None] != codes[None, lo + 1:]
+        keep[:, :r - 1] &= np.arange(r - 1)[None, :] >= np.arange(r)[:, None]  # each pair once: b >= a
+        total += _wins(pos, sim[keep])
+    return total
+
+
+def _sampled_wins(f: np.ndarray, codes: np.ndarray, pos: np.ndarray, m: int, seed: int, chunk: int = 1 << 16):
+    """Per-negative scores of ``m`` uniformly drawn different-identity pairs: (sum, sum of squares)."""
+    rng = np.random.default_rng(seed)
+    n = len(f)
+    a, b = np.empty((chunk, f.shape[1]), f.dtype), np.empty((chunk, f.shape[1]), f.dtype)  # reused: fresh pages fault
+    done, s1, s2 = 0, 0.0, 0.0
+    while done < m:
+        i, j = rng.integers(0, n, size=(2, chunk))  # i != j drawn uniformly: each unordered pair equally likely
+        ok = (i != j) & (codes[i] != codes[j])
+        i, j = i[ok][:m - done], j[ok][:m - done]
+        k = len(i)
+        np.take(f, i, axis=0, out=a[:k], mode="clip")  # "clip": unbuffered (indices are valid)
+        np.take(f, j, axis=0, out=b[:k], mode="clip")
+        v = np.einsum("ij,ij->i", a[:k], b[:k])
+        left = np.searchsorted(pos, v, side="left")
+        right = np.searchsorted(pos, v, side="right")
+        score = (len(pos) - 0.5 * (left + right)) / len(pos)
+        s1, s2 = s1 + float(score.sum()), s2 + float(np.square(score).sum())
+        done += k
+    return s1, s2
+
+
+def all_pairs_auc(features: np.ndarray, identities, block_entries: int = 1 << 23, *, exact_pairs: int = EXACT_PAIRS,
+                  sample_negatives: int = SAMPLE_NEGATIVES, seed: int = 0) -> dict:
+    """ROC AUC over all n(n-1)/2 image pairs (cosine similarity; same identity = 1) in bounded memory.
+
+    The AUC is the Mann-Whitney statistic, which is what scikit-learn's roc_auc_score computes for binary labels: the
+    share of (same, different) pair couples in which the same-identity pair scores higher, ties counting half. The
+    same-identity similarities are computed per identity and sorted; up to ``exact_pairs`` pairs, the
+    different-identity ones are streamed in blocks of about ``block_entries`` similarities and counted against them
+    by binary search, so memory stays at one block and the positives instead of all n(n-1)/2 scores (20 billion at
+    200k images). Written here rather than taken from scikit-learn because roc_auc_score needs every score at once.
+    Above ``exact_pairs``, ``sample_negatives`` different-identity pairs drawn with ``seed`` stand for all of them
+    (``ESTIMATOR``); ``auc_all_pairs_method`` says which, and a sample records its size, seed and standard error.
+    """
+    _, codes = np.unique(np.asarray(identities), return_inverse=True)
+    f = unit_rows(features, np.float32)
+    n = len(f)
+    pos = _positives(f, codes)
     n_pairs = n * (n - 1) // 2
     n_neg = n_pairs - len(pos)
     if len(pos) == 0 or n_neg == 0:
         raise ValueError(f"an all-pairs AUC needs same- and different-identity pairs: {len(pos)} and {n_neg}")
-    above, ties = 0, 0
-    rows = max(1, block_entries // max(n, 1))
-    for lo in range(0, n - 1, rows):
-        hi = min(n - 1, lo + rows)
-        sim = f[lo:hi] @ f[lo + 1:].T  # row lo + r against columns lo + 1 + c: the pair (lo + r, lo + 1 + c)
-        r, c = np.nonzero(np.arange(lo + 1, n)[None, :] > np.arange(lo, hi)[:, None])  # each pair once
-        neg = codes[lo + r] != codes[lo + 1 + c]
-        v = sim[r[neg], c[neg]]
-        left, right = np.searchsorted(pos, v, side="left"), np.searchsorted(pos, v, side="right")
-        above += int((len(pos) - right).sum())
-        ties += int((right - left).sum())
-    return {"all_pairs": int(n_pairs), "all_pairs_positive": int(len(pos)),
-            "auc_all_pairs": float((above + 0.5 * ties) / (len(pos) * n_neg))}
+    out = {"all_pairs": int(n_pairs), "all_pairs_positive": int(len(pos))}
+    if n_pairs <= exact_pairs:
+        wins = _exact_wins(f, codes, pos, block_entries)
+        return {**out, "auc_all_pairs": float(wins / (len(pos) * n_neg)), "auc_all_pairs_method": "exact"}
+    if sample_negatives < 2:
+        raise ValueError(f"an all-pairs AUC estimate needs at least 2 sampled negatives, got {sample_negatives}")
+    s1, s2 = _sampled_wins(f, codes, pos, sample_negatives, seed)
+    mean = s1 / sample_negatives
+    var = max(0.0, (s2 - sample_negatives * mean * mean) / (sample_negatives - 1))
+    return {**out, "auc_all_pairs": float(mean), "auc_all_pairs_method": "sampled",
+            "auc_all_pairs_sample": {"estimator": ESTIMATOR, "negatives": int(sample_negatives), "seed": int(seed),
+                                     "positives": int(len(pos)), "of_negatives": int(n_neg),
+                                     "exact_above_pairs": int(exact_pairs),
+                                     "standard_error": float(np.sqrt(var / sample_negatives))}}

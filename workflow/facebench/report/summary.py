@@ -39,6 +39,17 @@ def _number(v):
         return None
 
 
+def _sampled_ci(value, sample: dict | None) -> tuple:
+    """(low, high, method) of an all-pairs AUC estimated from sampled negatives (evaluate/identification.py), else
+    nothing: an exact AUC has no interval here."""
+    if not sample or _number(value) is None:
+        return ()
+    half = 1.96 * float(sample["standard_error"])
+    return (float(value) - half, float(value) + half,
+            f"95% normal, sampled: {sample['negatives']:,} of {sample['of_negatives']:,} different-identity pairs "
+            f"(seed {sample['seed']})")
+
+
 def _metrics(m: dict, rule: str) -> list[tuple[str, float, float | None, float | None, str | None]]:
     """(metric, value, ci_low, ci_high, ci_method) of one metrics file."""
     out = []
@@ -49,8 +60,10 @@ def _metrics(m: dict, rule: str) -> list[tuple[str, float, float | None, float |
             out.append((name, v, lo, hi, method))
 
     if rule == "rank":
-        for k in RANK_SCALARS:
+        for k in RANK_SCALARS[:2]:
             add(k, m.get(k))
+        auc = m.get("auc_all_pairs")
+        add("auc_all_pairs", auc, *_sampled_ci(auc, m.get("auc_all_pairs_sample")))
         for k, v in enumerate(m.get("cmc") or [], start=1):
             add(f"cmc@{k}", v)
         open_set = m.get("open_set") or {}
