@@ -33,3 +33,65 @@ def test_a_strict_threshold_splits_identities():
     loose = cluster_embeddings(f, ids, threshold=0.3, seed=0)["agglomerative"]["n_clusters"]
     strict = cluster_embeddings(f, ids, threshold=0.999, seed=0)["agglomerative"]["n_clusters"]
     assert strict > loose
+
+
+def uneven(n_ids=120, dim=32, spread=0.6, seed=0):
+    """Identities of 2 to 9 images (LFW's identification images are mostly small identities)."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(n_ids, dim))
+    ids = np.repeat(np.arange(n_ids), rng.integers(2, 10, n_ids))
+    return centres[ids] + spread * rng.normal(size=(len(ids), dim)), ids
+
+
+def test_average_linkage_matches_scikit_learns_cosine_agglomerative():
+    from facebench.analysis.clustering import average_linkage_labels
+    from facebench.evaluate.scores import unit_rows
+    from sklearn.cluster import AgglomerativeClustering
+    from sklearn.metrics import adjusted_rand_score
+
+    f, _ = uneven(n_ids=40, spread=0.9)
+    for cut in (0.3, 0.6, 0.9):
+        ours = average_linkage_labels(unit_rows(f), cut)
+        theirs = AgglomerativeClustering(n_clusters=None, metric="cosine", linkage="average",
+                                         distance_threshold=cut).fit(f).labels_
+        assert len(np.unique(ours)) == len(np.unique(theirs)) and adjusted_rand_score(ours, theirs) == 1.0
+
+
+def test_the_float32_fits_find_what_the_float64_fits_of_before_found():
+    # what issue 22 changed in the K-means: float32 features (the embeddings' precision) instead of float64
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import normalized_mutual_info_score, silhouette_score
+
+    f, ids = uneven()
+    ours = cluster_embeddings(f, ids, threshold=0.5, seed=0)
+    u = f / np.linalg.norm(f, axis=1, keepdims=True)
+    oracle = KMeans(n_clusters=120, n_init=4, random_state=0).fit_predict(u)
+    assert abs(ours["kmeans-oracle"]["nmi"] - normalized_mutual_info_score(ids, oracle)) < 0.02
+    before = {}
+    for k in sorted({max(2, int(round(120 * r))) for r in (0.25, 0.5, 0.75, 1.0, 1.25, 1.5)}):
+        before[str(k)] = silhouette_score(u, KMeans(n_clusters=k, n_init=2, random_state=0).fit_predict(u),
+                                          metric="cosine")
+    assert ours["kmeans-silhouette"]["k"] == int(max(before, key=before.get))
+    assert set(ours["kmeans-silhouette"]["silhouette"]) == set(before)
+    for k, s in before.items():
+        assert abs(ours["kmeans-silhouette"]["silhouette"][k] - s) < 0.02, k
+
+
+def test_above_the_cap_every_method_runs_on_a_stated_sample_of_whole_identities():
+    from facebench.analysis.clustering import identity_sample
+
+    f, ids = uneven()
+    _, codes = np.unique(ids, return_inverse=True)
+    rows = identity_sample(codes, 300, seed=1)
+    kept = np.unique(codes[rows])
+    assert len(rows) <= 300 and len(rows) == np.isin(codes, kept).sum()  # whole identities only
+    assert 0 < len(kept) < len(np.unique(codes))
+    assert np.array_equal(rows, identity_sample(codes, 300, seed=1))  # seeded
+    assert np.array_equal(identity_sample(codes, len(codes), seed=1), np.arange(len(codes)))  # all fit: all
+
+    out = cluster_embeddings(f, ids, threshold=0.5, seed=1, max_images=300)
+    assert out["images"] == len(rows) and out["sample"]["of_images"] == len(f)
+    direct = cluster_embeddings(f[rows], ids[rows], threshold=0.5, seed=1)
+    assert "sample" not in direct
+    assert {k: out[k] for k in ("kmeans-oracle", "kmeans-silhouette", "agglomerative")} == \
+        {k: direct[k] for k in ("kmeans-oracle", "kmeans-silhouette", "agglomerative")}

@@ -57,10 +57,12 @@ rule embedding_stats:
     params:
         seed=config["seed"],
         max_pairs=config["analysis"]["max_pairs"],
+        cluster_max_images=config["analysis"]["cluster_max_images"],
         meta=lambda w: provenance("embedding_stats", model=w.model, dataset=w.dataset, alignment=w.alignment),
     shell:
         "python -m facebench embedding-stats --embeddings {input.embeddings} --identification {input.table} "
         "--threshold-from {input.threshold} --seed {params.seed} --max-pairs {params.max_pairs} "
+        "--cluster-max-images {params.cluster_max_images} "
         "--meta {params.meta} --out {output} > {log} 2>&1"
 
 

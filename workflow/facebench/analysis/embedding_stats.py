@@ -39,9 +39,9 @@ def distance_stats(features: np.ndarray, identities, *, max_pairs: int = 50000, 
 
 
 def embedding_stats(emb: dict[str, np.ndarray], paths: list[str], identities: list[str], *, threshold: float,
-                    seed: int = 0, max_pairs: int = 50000) -> dict:
+                    seed: int = 0, max_pairs: int = 50000, cluster_max_images: int | None = None) -> dict:
     """Distances and clustering of the embedded ``paths`` (failed faces dropped and counted)."""
-    from facebench.analysis.clustering import cluster_embeddings
+    from facebench.analysis.clustering import MAX_IMAGES, cluster_embeddings
     from facebench.io import rows_of
 
     rows = rows_of(emb["paths"].tolist(), paths, lambda n, first: f"{n} image(s) have no embedding, e.g. {first}")
@@ -53,4 +53,5 @@ def embedding_stats(emb: dict[str, np.ndarray], paths: list[str], identities: li
             "dropped_failed_faces": int((~ok).sum()), "embedding_size": int(f.shape[1]), "seed": seed,
             "feature_norm": {"mean": float(norms.mean()), "std": float(norms.std())},
             "distances": distance_stats(f, ids, max_pairs=max_pairs, seed=seed),
-            "clustering": cluster_embeddings(f, ids, threshold=threshold, seed=seed)}
+            "clustering": cluster_embeddings(f, ids, threshold=threshold, seed=seed,
+                                             max_images=cluster_max_images or MAX_IMAGES)}

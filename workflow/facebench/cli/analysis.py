@@ -29,7 +29,7 @@ def cmd_embedding_stats(a):
     paths, ids = read_identification(a.identification)
     threshold = read_json(a.threshold_from)["threshold"]  # the model's own verification threshold (cosine)
     result = embedding_stats(load_npz(a.embeddings), paths, ids, threshold=threshold, seed=a.seed,
-                             max_pairs=a.max_pairs)
+                             max_pairs=a.max_pairs, cluster_max_images=a.cluster_max_images)
     result["threshold_from"] = str(a.threshold_from)
     finish(result, a, a.embeddings, a.identification, a.threshold_from)
 
@@ -79,6 +79,8 @@ def register(add) -> None:
     sp.add_argument("--seed", type=int, default=schema.default("seed"))
     sp.add_argument("--max-pairs", type=int, default=schema.default("analysis.max_pairs"),
                     help="cap on same-identity pairs (seeded sample)")
+    sp.add_argument("--cluster-max-images", type=int, default=schema.default("analysis.cluster_max_images"),
+                    help="above this many images, clustering runs on a seeded sample of whole identities")
     sp.add_argument("--meta", type=json_arg, help="JSON object merged into the output")
     sp.add_argument("--out", required=True)
 

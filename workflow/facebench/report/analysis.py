@@ -68,7 +68,25 @@ def _stats(files, labels) -> dict | None:
                      "threshold": cl["threshold"], "clusters": [cl[k] for k in CLUSTERINGS]})
         panels.append({"title": title, "bins": d["bins"], "intra": d["intra"]["histogram"],
                        "inter": d["inter"]["histogram"]})
-    return {"rows": rows, "methods": list(CLUSTERINGS), "png": figures.b64(figures.distance_histograms_figure(panels))}
+    return {"rows": rows, "methods": list(CLUSTERINGS), "sampling": _sampling(files[0][1]),
+            "png": figures.b64(figures.distance_histograms_figure(panels))}
+
+
+def _sampling(b: dict) -> str:
+    """The method choices that change what the distance and clustering columns compute, as the first file states
+    them (every file of a run comes from the same rule and config)."""
+    km = b["clustering"].get("kmeans", {})
+    parts = [f"{b['distances']['intra']['n']:,} same- and as many different-identity pairs (seeded sample, seed "
+             f"{b['seed']})"]
+    if km:
+        parts.append(f"K-means: {km['init']} on {km['dtype']} features, {km['oracle_n_init']} starts for the oracle "
+                     f"and {b['clustering']['kmeans-silhouette']['n_init']} for each k of the silhouette grid, on "
+                     "every image")
+    sample = b["clustering"].get("sample")
+    if sample:
+        parts.append(f"clustering on {b['clustering']['images']:,} of {sample['of_images']:,} images (a seeded sample "
+                     f"of whole identities, at most analysis.cluster_max_images = {sample['max_images']:,})")
+    return "; ".join(parts)
 
 
 def _cpd(files, labels) -> dict | None:
