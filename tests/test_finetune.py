@@ -164,19 +164,18 @@ def test_validation_every_epoch_changes_no_weight_and_resumes(toy, monkeypatch):
     assert v["epochs"][-1]["val_auc"] == pytest.approx(roc_auc_score([r[3] for r in kept], cos), abs=1e-6)
 
     # interrupted after the first epoch's validation: the resumed run has the same table and weights
-    calls, real = [], loop.augment
+    real = loop.lr_factor
 
-    def kill_during_step_8(x, options, gen):
-        calls.append(1)
-        if len(calls) == 8:
+    def kill_during_step_8(step, *args):  # the loop's thread, once per step (augmentation runs ahead in another)
+        if step == 7:
             os.kill(os.getpid(), signal.SIGTERM)
-        return real(x, options, gen)
+        return real(step, *args)
 
-    monkeypatch.setattr(loop, "augment", kill_during_step_8)
+    monkeypatch.setattr(loop, "lr_factor", kill_during_step_8)
     with pytest.raises(Interrupted, match="after step 8"):
         run(tmp_path, store, train_list, s, tag="cut", **val)
     assert len(read_tsv(tmp_path / "cut/work/epochs.tsv")[1]) == 1
-    monkeypatch.setattr(loop, "augment", real)
+    monkeypatch.setattr(loop, "lr_factor", real)
     resumed, _ = run(tmp_path, store, train_list, s, tag="cut", **val)
     assert resumed["resumed_from_step"] == 8 and resumed["validation"]["epochs"] == v["epochs"]
     c = weights(tmp_path / "cut/model.pt")

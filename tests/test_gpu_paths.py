@@ -230,3 +230,46 @@ def test_validation_runs_in_fp32_with_autocast_off(tmp_path):
     summary, _ = run(tmp_path, store, train_list, s, validation=Validation())
     assert summary["amp"] == "bfloat16"  # the training itself ran under bf16 autocast
     assert calls and all(c == (None, False, torch.float32) for c in calls), calls
+
+
+# ---------------------------------------------------------------- 7. channels_last and cuDNN autotuning for CUDA
+
+
+def test_cuda_training_uses_channels_last_and_cudnn_benchmark(monkeypatch):
+    from facebench.models import build
+    from facebench.train import layout
+
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)  # restored after the test
+    model = build("irse8", embedding_size=16, input_size=[32, 32])
+    convs = [m.weight for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert layout.prepare_model(model, torch.device("cpu")) is None  # CPU: as it was
+    assert torch.backends.cudnn.benchmark is False and all(w.is_contiguous() for w in convs)
+    x = torch.zeros(2, 32, 32, 3).permute(0, 3, 1, 2)  # what to_model_input hands over: NHWC strides
+    assert layout.as_input(x, None) is x
+
+    fmt = layout.prepare_model(model, CUDA)  # only the layout and the flag: nothing here needs a GPU
+    assert fmt == torch.channels_last and torch.backends.cudnn.benchmark is True
+    convs = [m.weight for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert convs and all(w.is_contiguous(memory_format=torch.channels_last) for w in convs)
+    nchw = torch.zeros(2, 3, 32, 32)
+    assert layout.as_input(nchw, fmt).is_contiguous(memory_format=torch.channels_last)
+
+
+def test_the_loop_puts_model_and_inputs_in_the_devices_layout(tmp_path, monkeypatch):
+    """The loop goes through train.layout: told the device wants channels_last (on a CPU), every input it feeds
+    the network is channels_last."""
+    from facebench.train import layout
+
+    monkeypatch.setattr(layout, "memory_format", lambda device: torch.channels_last)
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)
+    seen = []
+    real = loop.distributed.Joined.forward
+
+    def forward(self, x, y):
+        seen.append(x.is_contiguous(memory_format=torch.channels_last) and x.shape[1] == 3)
+        return real(self, x, y)
+
+    monkeypatch.setattr(loop.distributed.Joined, "forward", forward)
+    store, train_list = make_store(tmp_path)
+    run(tmp_path, store, train_list, spec(steps=2, checkpoint_every=10))
+    assert seen == [True, True] and torch.backends.cudnn.benchmark is True

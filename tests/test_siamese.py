@@ -85,26 +85,26 @@ def test_loss_is_eq_2_by_hand(power):
         total = total + (ce[i] + ce[j]) / 2 + l2  # eq. 2
     out = loss(x, y)
     assert out.loss.item() == pytest.approx((total / len(pairs)).item(), rel=1e-5)
-    assert out.parts["ce"] == pytest.approx(ce.mean().item(), rel=1e-5)
+    assert float(out.parts["ce"]) == pytest.approx(ce.mean().item(), rel=1e-5)
 
 
 def test_lambda_weighs_the_contrastive_term_and_normalize_uses_unit_vectors():
     g = torch.Generator().manual_seed(0)
     x, y = 3 * torch.randn(9, D, generator=g), torch.arange(C).repeat_interleave(3)
     one, half = build()(x, y), build(**{"lambda": 0.5})(x, y)
-    assert half.loss.item() == pytest.approx(one.parts["ce"] + 0.5 * one.parts["contrastive"], rel=1e-5)
+    assert half.loss.item() == pytest.approx(float(one.parts["ce"]) + 0.5 * float(one.parts["contrastive"]), rel=1e-5)
     unit = build(normalize=True)(x, y)
-    assert unit.parts["pull"] == pytest.approx(build()(F.normalize(x), y).parts["pull"], rel=1e-5)
+    assert float(unit.parts["pull"]) == pytest.approx(float(build()(F.normalize(x), y).parts["pull"]), rel=1e-5)
 
 
 def test_negatives_beyond_the_margin_contribute_nothing():
     x = torch.tensor([[0.0, 0, 0, 0], [0.5, 0, 0, 0], [3.0, 0, 0, 0], [3.5, 0, 0, 0]], requires_grad=True)
     y = torch.tensor([0, 0, 1, 1])  # negative pairs (0,2), (1,3), (2,0), (3,1) are all 3.0 apart, beyond m = 2.5
     out = build()(x, y)
-    assert out.parts["push"] == 0.0
-    assert out.parts["contrastive"] == pytest.approx(4 * 0.5 ** 2 / 2 / 8)  # the positives alone, over 8 pairs
+    assert float(out.parts["push"]) == 0.0
+    assert float(out.parts["contrastive"]) == pytest.approx(4 * 0.5 ** 2 / 2 / 8)  # the positives alone, over 8 pairs
     closer = build(margin=3.5)(x.detach(), y)
-    assert closer.parts["push"] == pytest.approx(0.25)  # (3.5 - 3.0)^2 for every negative pair
+    assert float(closer.parts["push"]) == pytest.approx(0.25)  # (3.5 - 3.0)^2 for every negative pair
 
 
 @pytest.mark.parametrize("power", [2, 1])

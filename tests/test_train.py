@@ -157,20 +157,18 @@ def test_interrupted_run_resumes_to_the_uninterrupted_weights(tmp_path, monkeypa
     s = spec(loss, steps=7, augment={"flip": True, "brightness": 0.2})
     run(tmp_path, store, train_list, s, tag="whole")
 
-    calls = []
-    real = loop.augment
+    real = loop.lr_factor
 
-    def kill_during_step_4(x, options, gen):
-        calls.append(1)
-        if len(calls) == 4:
+    def kill_during_step_4(step, *args):  # called in the loop's own thread once per step (batches are made ahead)
+        if step == 3:
             os.kill(os.getpid(), signal.SIGTERM)  # as Snakemake or SLURM would stop the job
-        return real(x, options, gen)
+        return real(step, *args)
 
-    monkeypatch.setattr(loop, "augment", kill_during_step_4)
+    monkeypatch.setattr(loop, "lr_factor", kill_during_step_4)
     with pytest.raises(Interrupted, match="after step 4"):
         run(tmp_path, store, train_list, s, tag="cut")
     assert not (tmp_path / "cut/model.pt").exists()  # no output until the run completes
-    monkeypatch.setattr(loop, "augment", real)
+    monkeypatch.setattr(loop, "lr_factor", real)
     summary, _ = run(tmp_path, store, train_list, s, tag="cut")
     assert summary["resumed_from_step"] == 4
     a, b = weights(tmp_path / "whole/model.pt"), weights(tmp_path / "cut/model.pt")

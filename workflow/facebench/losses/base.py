@@ -24,7 +24,9 @@ class LossOutput:
 
     loss: Tensor  # scalar float32, the thing to backprop
     logits: Tensor | None  # N x C margin-free class scores, detached, for the training accuracy; None for metric losses
-    parts: dict[str, float] = field(default_factory=dict)  # named components as python floats, for the log
+    # named components for the log, as detached 0-d tensors on the loss's device: turning each into a Python float
+    # here would make the host wait for the device every step; the loop reads them together when it logs
+    parts: dict[str, Tensor] = field(default_factory=dict)
 
 
 class Loss(nn.Module):
@@ -81,11 +83,11 @@ class Loss(nn.Module):
         modulation = (-torch.expm1(log_pt)).clamp_min(1e-12).pow(self.focal_gamma)
         return -(modulation * log_pt).mean()
 
-    def finish(self, logits: Tensor, labels: Tensor, scores: Tensor | None = None, **parts: float) -> LossOutput:
+    def finish(self, logits: Tensor, labels: Tensor, scores: Tensor | None = None, **parts: Tensor) -> LossOutput:
         """CE on the (margin) `logits`; `scores` are the margin-free logits reported for the accuracy."""
         ce = self.cross_entropy(logits, labels)
         scores = logits if scores is None else scores
-        return LossOutput(ce, scores.detach(), {"ce": ce.item(), **parts})
+        return LossOutput(ce, scores.detach(), {"ce": ce.detach(), **parts})
 
     def classifying_head(self) -> Loss | None:
         """The loss that holds the class weights (what fine-tuning carries over from its init model); None if none."""

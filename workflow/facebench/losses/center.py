@@ -39,7 +39,7 @@ class CenterLoss(Softmax):
         n = torch.bincount(labels, minlength=self.num_classes)[labels]  # n_{y_i}: batch samples of i's class
         move = ((c - x.detach()).pow(2).sum(1) / (2 * (1 + n))).sum()
         out.loss = out.loss + self.lambda_ * pull + (move - move.detach())
-        out.parts["center"] = pull.item()
+        out.parts["center"] = pull.detach()
         return out
 
     def param_groups(self, lr: float) -> list[dict]:

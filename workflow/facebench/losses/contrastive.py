@@ -46,4 +46,4 @@ class Contrastive(Loss):
     def compute(self, x, labels) -> LossOutput:
         pull, push = contrastive_terms(x, labels, self.margin, self.normalize)
         loss = pull + push
-        return LossOutput(loss, None, {"pull": pull.item(), "push": push.item()})
+        return LossOutput(loss, None, {"pull": pull.detach(), "push": push.detach()})

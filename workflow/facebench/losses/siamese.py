@@ -57,8 +57,8 @@ class Siamese(Loss):
         # eq. 1 averaged over every pair formed (N positive + N negative in a PK batch); the 1/2 is the seed's
         contrastive = ((pull * pos).sum() + (push * neg).sum()) / (2 * (pos.sum() + neg.sum()).clamp_min(1))
         out.loss = out.loss + self.lambda_ * contrastive
-        out.parts.update(contrastive=contrastive.item(), pull=masked_mean(pull, pos).item(),
-                         push=masked_mean(push, neg).item())
+        out.parts.update(contrastive=contrastive.detach(), pull=masked_mean(pull, pos).detach(),
+                         push=masked_mean(push, neg).detach())
         return out
 
     def param_groups(self, lr: float) -> list[dict]:

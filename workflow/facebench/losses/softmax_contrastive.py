@@ -28,5 +28,5 @@ class SoftmaxContrastive(Softmax):
         out = super().compute(x, labels)
         pull, push = contrastive_terms(x, labels, self.margin, self.normalize)
         out.loss = out.loss + self.lambda_ * (pull + push)
-        out.parts["contrastive"] = (pull + push).item()
+        out.parts["contrastive"] = (pull + push).detach()
         return out

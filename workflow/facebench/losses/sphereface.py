@@ -48,8 +48,11 @@ class SphereFace(Loss):
             self.require(getattr(self, key) >= 0, f"option {key} must be >= 0, got {getattr(self, key)!r}")
         self.register_buffer("iteration", torch.zeros((), dtype=torch.long))
 
-    def lambda_at(self, iteration: int) -> float:
-        return max(self.lambda_min, self.base * (1 + self.gamma * iteration) ** -self.power)
+    def lambda_at(self, iteration: Tensor) -> Tensor:
+        """lambda at ``iteration`` (a tensor), computed where the counter lives, in float64 as Python's floats were:
+        reading the counter into Python (``int(self.iteration)``) would make the host wait for the GPU every step."""
+        it = torch.as_tensor(iteration).double()
+        return (self.base * (1 + self.gamma * it) ** -self.power).clamp_min(self.lambda_min)
 
     def magnitude(self, x: Tensor) -> Tensor:
         """What multiplies cos: ||x|| (weights are normalised)."""
@@ -58,10 +61,10 @@ class SphereFace(Loss):
     def compute(self, x, labels) -> LossOutput:
         if self.training:
             self.iteration += 1
-        lam = self.lambda_at(int(self.iteration))
+        lam = self.lambda_at(self.iteration)
         cos = self.cosine(x)
         cos_y = cos.gather(1, labels[:, None])
         target = (lam * cos_y + psi(cos_y, self.m)) / (1 + lam)
         scale = self.magnitude(x)
         logits = scale * torch.where(one_hot(labels, cos), target, cos)
-        return self.finish(logits, labels, scores=scale * cos, **{"lambda": lam})
+        return self.finish(logits, labels, scores=scale * cos, **{"lambda": lam.detach()})

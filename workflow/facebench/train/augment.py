@@ -2,6 +2,10 @@
 
 Every random draw comes from the ``torch.Generator`` the loop passes in (seeded by (seed, step)), so a resumed run
 draws exactly what an uninterrupted one would. Input and output: float N x H x W x 3 in 0..255, RGB.
+
+``part``: the faces are one slice of a larger batch (a data-parallel process's share). The draws are still made for
+the whole batch and the slice's taken, so each face gets the pixels it would get in the whole batch; every option
+works face by face, which makes that exact.
 """
 from __future__ import annotations
 
@@ -17,20 +21,30 @@ DEFAULTS = {"flip": True, "brightness": 0.0, "grayscale": 0.0, "rotation": 0.0, 
 _LUMA = torch.tensor([0.299, 0.587, 0.114])  # ITU-R BT.601, as PIL's convert("L")
 
 
-def augment(x: torch.Tensor, options: dict, gen: torch.Generator) -> torch.Tensor:
-    """Apply the configured augmentations in a fixed order: resolution, rotation, brightness, grayscale, flip."""
+def augment(x: torch.Tensor, options: dict, gen: torch.Generator,
+            part: tuple[int, slice] | None = None) -> torch.Tensor:
+    """Apply the configured augmentations in a fixed order: resolution, rotation, brightness, grayscale, flip.
+    ``part`` = (whole batch size, the slice ``x`` is of it)."""
     unknown = set(options) - set(DEFAULTS)
     if unknown:
         raise KeyError(f"config key train.augment: unknown option(s) {sorted(unknown)}; known: {sorted(DEFAULTS)}")
     opts = {**DEFAULTS, **options}
     n = x.shape[0]
+    total, rows = part if part is not None else (n, slice(0, n))
+    if len(range(total)[rows]) != n:
+        raise ValueError(f"augment: a part {rows} of a batch of {total} does not hold the {n} faces given")
     x = x.float()
 
     def draw():  # draws come from the CPU generator wherever the batch lives, so CPU and GPU runs draw alike
-        return torch.rand(n, generator=gen).to(x.device)
+        return torch.rand(total, generator=gen)[rows].to(x.device)
 
     if opts["degrade"]:
-        x = degrade(x, int(opts["degrade"]["size"]), float(opts["degrade"].get("p", 0.5)), gen)
+        # resolution.degrade's own draw, made here for the whole batch; p = 1 then degrades exactly the faces picked
+        pick = draw() < float(opts["degrade"].get("p", 0.5))
+        if pick.any():
+            low = degrade(x[pick], int(opts["degrade"]["size"]), 1.0, torch.Generator())
+            x = x.clone()
+            x[pick] = low
     if opts["rotation"]:
         angles = (draw() * 2 - 1) * float(opts["rotation"])
         x = rotate(x, angles)

@@ -48,6 +48,25 @@ class World:
         dist.all_reduce(t)
         return {**values, **dict(zip(keys, (t / self.size).tolist()))}
 
+    def read_means(self, values: dict[str, torch.Tensor | None]) -> dict[str, float | None]:
+        """``mean`` of 0-d device tensors, read into Python floats with one wait for the device: they are stacked
+        (in float64, as the floats were reduced), reduced once and copied back together."""
+        keys = [k for k, v in values.items() if v is not None]
+        if not keys:
+            return dict(values)
+        t = torch.stack([values[k].detach().to(self.device, torch.float64).reshape(()) for k in keys])
+        if self.size > 1:
+            dist.all_reduce(t)
+            t = t / self.size
+        return {**values, **dict(zip(keys, t.tolist()))}
+
+    def min_int(self, value: torch.Tensor) -> int:
+        """The smallest over the processes of an integer 0-d tensor, read once."""
+        t = value.detach().to(self.device, torch.int64).reshape(1)
+        if self.size > 1:
+            dist.all_reduce(t, op=dist.ReduceOp.MIN)
+        return int(t.tolist()[0])
+
     def any(self, flag: bool) -> bool:
         """True on every process when it is true on any (so all stop after the same step)."""
         if self.size == 1:
@@ -59,6 +78,36 @@ class World:
     def barrier(self) -> None:
         if self.size > 1:
             dist.barrier()
+
+
+class StopVote:
+    """``World.any`` for the signal flag every step, without the host waiting for the device each time.
+
+    With one process, or on CPU (gloo: the vote is host work anyway), it is ``World.any``. With NCCL, the vote cast
+    after step s is reduced on the device and copied to pinned host memory behind that step's work, and read after
+    step s + 1, once the device has reached it: every process reads the same reduced vote after the same step, so all
+    stop together, one step after the signal, while step s + 1's work keeps the device busy.
+    """
+
+    def __init__(self, world: World):
+        self.world = world
+        self.lagged = world.size > 1 and world.device.type == "cuda"
+        self.pending = None  # (host copy, event) of the vote cast after the previous step
+
+    def __call__(self, flag: bool) -> bool:
+        if not self.lagged:
+            return self.world.any(flag)
+        t = torch.tensor([int(bool(flag))], device=self.world.device)
+        dist.all_reduce(t)
+        host = torch.empty(1, dtype=t.dtype, pin_memory=True)
+        host.copy_(t, non_blocking=True)
+        done = torch.cuda.Event()
+        done.record()
+        previous, self.pending = self.pending, (host, done)
+        if previous is None:
+            return False
+        previous[1].synchronize()  # waits for the previous step's work only
+        return bool(previous[0].numpy()[0])
 
 
 @contextlib.contextmanager

@@ -1,7 +1,10 @@
 """The training loop: one model (backbone + loss, on one dataset's aligned faces) from its config to a model file.
 
 - Data: the aligned-face store (decode-free memory map), the training list ``path identity``, batches from
-  ``Sampler`` (PK batches for losses that need pairs), augmentation seeded by (seed, step).
+  ``Sampler`` (PK batches for losses that need pairs), augmentation seeded by (seed, step), made ahead of the step in
+  a background thread (``train.batches``; pinned memory for the GPU).
+- GPU: channels_last model and inputs and cuDNN autotuning (``train.layout``); the loss parts stay on the device
+  and are read only at logged steps (``train.stepvalues``), so the host does not wait for the GPU every step.
 - Optimiser: SGD with momentum, linear warmup, then a step or cosine schedule; AMP on GPU.
 - Safety: the state is saved every ``checkpoint_every`` steps and on SIGTERM/SIGINT; a rerun resumes from it and, on
   CPU, reaches the same weights as an uninterrupted run; a non-finite loss stops the run with a clear error and
@@ -11,8 +14,8 @@
 - Validation: with a pairs protocol (``validate``), verification accuracy and AUC after every epoch
   (``train.validate``), in the embed stage's precision (fp32, autocast off, no TF32), kept in an epoch log beside the
   step log and reported in the summary.
-- Data parallel: under torchrun (``train.processes`` > 1, ``facebench.train.distributed``) every process augments the
-  whole global batch and trains on its slice; gradients, logged loss and accuracy are averaged over the processes;
+- Data parallel: under torchrun (``train.processes`` > 1, ``facebench.train.distributed``) every process gathers and
+  augments only its slice of the global batch; gradients, logged loss and accuracy are averaged over the processes;
   only rank 0 validates and writes the state, the logs and the outputs.
 - Outputs: the model file (``models.checkpoint`` format, what the embed stage reads, with the head's class weights),
   a per-step TSV log (step, epoch, loss, accuracy, lr, images/s and the loss's parts) and a summary JSON.
@@ -36,12 +39,15 @@ from facebench.models.checkpoint import load_head, load_model, save_model
 from facebench.models.inputs import to_model_input
 from facebench.store import open_faces, read_index
 from facebench.templates import backbone_args
-from facebench.train import distributed
+from facebench.train import distributed, layout
 from facebench.train.augment import augment
+from facebench.train.batches import Batches, Prefetcher, to_device
 from facebench.train.checkpoint import load_state, save_state, spec_digest
 from facebench.train.freeze import freeze, set_train_mode
+from facebench.train.precision import amp_dtype as _amp_dtype
 from facebench.train.sampler import Sampler
 from facebench.train.steplog import StepLog
+from facebench.train.stepvalues import StepValues
 
 LOG_COLUMNS = ["step", "epoch", "loss", "accuracy", "lr", "images_per_second"]
 
@@ -117,31 +123,6 @@ def stop_on_signal():
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
-
-
-def native_bf16() -> bool:
-    """Whether the current GPU computes bf16 in hardware (compute capability 8.0 and up: A100, H100, RTX 30xx on).
-
-    Why not ``torch.cuda.is_bf16_supported()``: by default it also counts emulation (V100, T4, P100), where bf16 runs
-    slower than fp32; there ``amp: auto`` takes fp16 with the gradient scaler instead."""
-    try:
-        return bool(torch.cuda.is_bf16_supported(including_emulation=False))
-    except TypeError:  # a torch without the argument: ask the compute capability
-        return torch.cuda.get_device_capability()[0] >= 8
-
-
-def _amp_dtype(amp: str, device: torch.device):
-    if amp == "off" or (amp == "auto" and device.type != "cuda"):
-        return None
-    if amp == "auto":
-        return torch.bfloat16 if native_bf16() else torch.float16
-    if amp == "bf16":  # asked for by name: emulated bf16 is still bf16; none at all falls back to fp16
-        if device.type == "cuda" and not torch.cuda.is_bf16_supported():
-            return torch.float16
-        return torch.bfloat16
-    if amp == "fp16":
-        return torch.float16
-    raise ValueError(f"config key train.amp: {amp!r} is not one of auto, off, bf16, fp16")
 
 
 def head_record(head: losses.Loss, identities: list[str]) -> dict | None:
@@ -236,6 +217,7 @@ def _train(name: str, spec: dict, world: distributed.World, *, store_dir, train_
     trainable, where_trainable = opts["trainable"], f"models.{name}.train.trainable"
     backbone_params = freeze(model, trainable, where_trainable)
     model.to(device)
+    fmt = layout.prepare_model(model, device)  # channels_last + cudnn.benchmark on CUDA; CPU as it was
     set_train_mode(model, trainable, where_trainable)
     head.to(device).train()
 
@@ -297,36 +279,39 @@ def _train(name: str, spec: dict, world: distributed.World, *, store_dir, train_
         epochs.write({"step": step, "epoch": step / sampler.steps_per_epoch, **result})
 
     log = None
-    epoch_cache: dict[int, list[np.ndarray]] = {}
-    seconds, images = 0.0, 0
+    values = StepValues(world, never=total)
+    seconds, images, window = 0.0, 0, [0.0, 0]  # window: seconds and images since the last logged step
     last = {}
-    with stop_on_signal() as caught, bar(total * sampler.batch_size, f"train {name}",
-                                          initial=start * sampler.batch_size, disable=not world.main) as pbar:
+    every = {"log": int(opts["log_every"]), "checkpoint": int(opts["checkpoint_every"])}
+    vote = distributed.StopVote(world)
+    batches = Batches(data.faces, data.rows, data.labels, sampler, seed=int(opts["seed"]), options=opts["augment"],
+                      shard=world.shard, pin=device.type == "cuda", augment=augment)
+
+    def diverged():  # read the device's record of non-finite losses: raise before anything is written
+        bad = values.first_bad_step()
+        if bad is None:
+            return
+        kept = (f"the last good state (step {saved[0]}) is kept in {state_path}" if saved[0] is not None
+                else f"no state was saved yet (the first is at step {opts['checkpoint_every']})")
+        raise TrainingDiverged(
+            f"models.{name}: the loss is {bad[1]} at step {bad[0]} (epoch {bad[0] // sampler.steps_per_epoch}); "
+            f"{kept}. Lower models.{name}.train.lr or add warmup_steps.")
+
+    with stop_on_signal() as caught, Prefetcher(batches, start, total) as ahead, \
+            bar(total * sampler.batch_size, f"train {name}", initial=start * sampler.batch_size,
+                disable=not world.main) as pbar:
         for step in range(start, total):
             t0 = time.perf_counter()
-            epoch, within = divmod(step, sampler.steps_per_epoch)
-            if epoch not in epoch_cache:
-                epoch_cache = {epoch: sampler.batches(epoch)}
-            idx = epoch_cache[epoch][within]
-            x = torch.from_numpy(data.faces[data.rows[idx]]).to(device, non_blocking=True)
-            gen = torch.Generator().manual_seed(int(opts["seed"]) * 1_000_003 + step)
-            mine = world.shard(len(idx))  # augmented whole, then sliced: the same pixels as one process draws
-            x = to_model_input(augment(x, opts["augment"], gen)[mine], spec["input"])
-            y = torch.from_numpy(data.labels[idx[mine]]).to(device)
+            epoch = step // sampler.steps_per_epoch
+            batch = ahead.next()
+            x, y = to_device(batch, device)
+            x = layout.as_input(to_model_input(x, spec["input"]), fmt)
             factor = lr_factor(step, total, opts["schedule"], int(opts["warmup_steps"]))
             for g in optimizer.param_groups:
                 g["lr"] = g["base_lr"] * factor
             out = net(x, y)
-            acc = None if out.logits is None else float((out.logits.argmax(1) == y).float().mean())
-            # means over the processes, before backward: a non-finite loss stops every process at the same step
-            shown = world.mean({"loss": float(out.loss.detach()), "accuracy": acc,
-                                **{k: float(v) for k, v in out.parts.items()}})
-            if not math.isfinite(shown["loss"]):
-                kept = (f"the last good state (step {saved[0]}) is kept in {state_path}" if saved[0] is not None
-                         else f"no state was saved yet (the first is at step {opts['checkpoint_every']})")
-                raise TrainingDiverged(
-                    f"models.{name}: the loss is {shown['loss']} at step {step} (epoch {epoch}); {kept}. Lower "
-                    f"models.{name}.train.lr or add warmup_steps.")
+            acc = None if out.logits is None else (out.logits.argmax(1) == y).float().mean()
+            values.add(step, {"loss": out.loss, "accuracy": acc, **out.parts})  # on the device: no wait here
             optimizer.zero_grad(set_to_none=True)
             if scaler is not None:
                 scaler.scale(out.loss).backward()
@@ -335,33 +320,43 @@ def _train(name: str, spec: dict, world: distributed.World, *, store_dir, train_
             else:
                 out.loss.backward()
                 optimizer.step()
-            dt = time.perf_counter() - t0
+            done = step + 1
+            stop = vote(bool(caught))
+            logged = done % every["log"] == 0 or done == total
+            validating = val is not None and (done % sampler.steps_per_epoch == 0 or done == total)
+            if logged or validating or stop or (done % every["checkpoint"] == 0 and done < total):
+                diverged()  # every process reads the same reduced record, so all stop together
+            if logged:  # the one wait for the device (and reduction over the processes) in a logging window
+                last = {"step": done, "epoch": epoch, **values.read(), "lr": optimizer.param_groups[0]["lr"]}
+            dt = time.perf_counter() - t0  # after the read: the device's queued work is counted at logged steps
             seconds += dt
-            images += len(idx)  # the global batch: images/s of all processes together
-            last = {"step": step + 1, "epoch": epoch, **shown, "lr": optimizer.param_groups[0]["lr"],
-                    "images_per_second": len(idx) / dt if dt > 0 else None}
-            if log is None and world.main:
-                log = StepLog(work_dir / "log.tsv", LOG_COLUMNS + sorted(out.parts), resumed_from)
-            if log is not None and ((step + 1) % int(opts["log_every"]) == 0 or step + 1 == total):
-                log.write(last)
-            if val is not None and ((step + 1) % sampler.steps_per_epoch == 0 or step + 1 == total):
+            images += batch.size  # the global batch: images/s of all processes together
+            window = [window[0] + dt, window[1] + batch.size]
+            if logged:
+                last["images_per_second"] = window[1] / window[0] if window[0] > 0 else None
+                window = [0.0, 0]
+                if log is None and world.main:
+                    log = StepLog(work_dir / "log.tsv", LOG_COLUMNS + sorted(out.parts), resumed_from)
+                if log is not None:
+                    log.write(last)
+                pbar.set_postfix(loss=f"{last['loss']:.3f}", acc="-" if last["accuracy"] is None
+                                 else f"{last['accuracy']:.3f}", refresh=False)
+            if validating:
                 if world.main:
-                    run_validation(step + 1)  # before any save: a state at an epoch's end has its validation logged
+                    run_validation(done)  # before any save: a state at an epoch's end has its validation logged
                 world.barrier()  # the other processes wait for rank 0's validation
-            pbar.update(len(idx))
-            pbar.set_postfix(loss=f"{last['loss']:.3f}", acc="-" if last["accuracy"] is None
-                             else f"{last['accuracy']:.3f}", refresh=False)
-            if world.any(caught):
-                save(step + 1)
+            pbar.update(batch.size)
+            if stop:
+                save(done)
                 if log is not None:
                     log.close()
                 if epochs is not None:
                     epochs.close()
                 by = f"signal {caught[0]}" if caught else "a signal to another process"
-                raise Interrupted(f"models.{name}: stopped by {by} after step {step + 1}; the state is saved in "
+                raise Interrupted(f"models.{name}: stopped by {by} after step {done}; the state is saved in "
                                   f"{state_path}, rerun to resume")
-            if (step + 1) % int(opts["checkpoint_every"]) == 0 and step + 1 < total:
-                save(step + 1)
+            if done % every["checkpoint"] == 0 and done < total:
+                save(done)
     if log is not None:
         log.close()
     if epochs is not None:
