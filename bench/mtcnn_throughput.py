@@ -1,7 +1,8 @@
 """MTCNN landmarking throughput on the 7,701 LFW images (150 px) the View 2 pairs use, on CPU, and agreement with
 the reference implementation (facenet-pytorch 2.6.0, the same weights) and with the provided landmarks.
 
-Ours: `detect.landmarking.landmark_images` (decode + batched cascade), as the pipeline's rule runs it.
+Ours: `detect.landmarking.landmark_images` (decode + batched cascade), as the pipeline's rule runs it; --device cuda
+runs it as on a GPU, decoding in a pool ahead of the cascade (--decoders, default max(2, --threads) there).
 Reference: facenet-pytorch's MTCNN.detect, one image at a time as its users call it, on every --ref-every-th image.
 It is fetched from PyPI (pip download, no install) and imported from its wheel; its only torchvision use in
 detection, `batched_nms`, is served by our vectorised NMS with the same rule (torchvision has no CPU build here).
@@ -26,7 +27,7 @@ from facebench import landmarks, runtime
 from facebench.data.extract import extract
 from facebench.data.lfw import read_pairs
 from facebench.detect.agreement import agreement
-from facebench.detect.landmarking import landmark_images
+from facebench.detect.landmarking import default_decoders, landmark_images
 from facebench.detect.mtcnn import MTCNN, Faces, Settings
 from facebench.detect.nms import nms
 from facebench.images import load_rgb
@@ -110,22 +111,28 @@ def main():
     ap.add_argument("--select", default="central")
     ap.add_argument("--skip-reference", action="store_true")
     ap.add_argument("--limit", type=int, help="only the first n images (a quick check; the JSON says so)")
+    ap.add_argument("--device", default="cpu", help="ours on cpu (the comparison this script is for) | cuda | auto")
+    ap.add_argument("--decoders", type=int, help="threads decoding ahead of the detector (default: the device's)")
     args = ap.parse_args()
     runtime.keep_freed_memory()
     runtime.set_threads(args.threads)
     pairs = read_pairs(LFW / "pairs.txt")
     names = sorted({x for p in pairs for x in (p.path1, p.path2)})[:args.limit]
     settings = Settings(select=args.select)
-    det = MTCNN({n: WEIGHTS / f"{n}.pt" for n in ("pnet", "rnet", "onet")}, settings)
+    det = MTCNN({n: WEIGHTS / f"{n}.pt" for n in ("pnet", "rnet", "onet")}, settings,
+                device=runtime.pick_device(args.device))
+    decoders = default_decoders(det.device, args.threads) if args.decoders is None else args.decoders
     before = cpu_ticks()
     t0 = time.perf_counter()
-    ours, summary = landmark_images(LFW / "images", names, det, batch_size=args.batch_size, threads=args.threads)
+    ours, summary = landmark_images(LFW / "images", names, det, batch_size=args.batch_size, threads=args.threads,
+                                    decoders=decoders)
     t_ours = time.perf_counter() - t0
     steal_ours = steal_share(before, cpu_ticks())
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     provided, _ = landmarks.from_provided(landmarks.read(LANDMARKS), (250, 250), LFW / "images", names)
     result = {
         "images": len(names), "threads": args.threads, "batch_size": args.batch_size, "select": args.select,
+        "device": str(det.device), "decoders": decoders,
         "ours": {"seconds": round(t_ours, 2), "images_per_second": round(len(names) / t_ours, 2),
                  "peak_rss_mb": round(peak_mb, 1), "counts": summary["counts"], "cpu_steal_share": steal_ours},
         "ours_vs_provided_250px": agreement(ours, provided, LFW / "images", (250, 250)),

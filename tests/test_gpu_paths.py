@@ -154,8 +154,9 @@ def test_landmarks_run_under_ieee_fp32_on_cuda_and_say_so(tmp_path, monkeypatch)
 
     inside = []
     monkeypatch.setattr(landmarking, "_landmark_chunk",
-                        lambda root, chunk, det: (inside.append(tf32_settings()) or
-                                                  ({n: landmarking._failed("no-face") for n in chunk}, {}, {})))
+                        lambda root, chunk, det, loaded=None: (
+                            inside.append(tf32_settings()) or
+                            ({n: landmarking._failed("no-face") for n in chunk}, {}, {})))
     _, summary = landmarking.landmark_images(tmp_path, [], Detector(), batch_size=2)
     assert summary["precision"] == "fp32 (TF32 off)"
     _, summary = landmarking.landmark_images(tmp_path, ["a.jpg", "b.jpg"], Detector(), batch_size=2)

@@ -1,7 +1,8 @@
-"""MTCNN building blocks: NMS against brute force, the pyramid, the batched crop-and-resize."""
+"""MTCNN building blocks: NMS against brute force, the pyramid, the batched crop-and-resize; decoding ahead of it."""
 import numpy as np
 import pytest
 import torch
+from conftest import LFW, SHARED, needs_shared
 from facebench.detect.mtcnn import Faces, Settings, crop_resize, integral_images, pyramid_scales
 from facebench.detect.nms import nms, overlap
 from torch.nn import functional as F
@@ -102,3 +103,117 @@ def test_pick_policies():
     assert faces.pick(110, 110, "largest") == 0
     assert faces.pick(110, 110, "central") == 1
     assert Faces().pick(110, 110, "central") is None
+
+
+# ---------------------------------------------------------------- decoding in a pool ahead of the detector (issue 22)
+
+
+class ContentDetector:
+    """The detector's interface, answering from the pixels: one face whose box and points follow each image's
+    mean colour, none for dark images; so a decoded image landing at another name would change the result."""
+    settings = Settings(select="largest", min_face_size=20)
+    device = torch.device("cpu")
+
+    def __init__(self):
+        self.batches = []
+
+    def detect(self, images):
+        self.batches.append(images.shape)
+        out = []
+        for img in images:
+            m = img.reshape(-1, 3).mean(0)
+            if m.mean() < 40:
+                out.append(Faces())
+                continue
+            box = np.array([[m[0] / 10, m[1] / 10, m[0] / 10 + 20, m[1] / 10 + 30]], np.float32)
+            points = (np.arange(10, dtype=np.float32).reshape(1, 5, 2) + m[2] / 7).astype(np.float32)
+            out.append(Faces(box, np.ones(1, np.float32), points))
+        return out
+
+
+def landmark_fixture(root):
+    """Images of three sizes (so chunks split by size), one dark (no face), one grayscale (converted), one too small
+    and one not an image; in an order that interleaves the sizes."""
+    from PIL import Image
+
+    rng = np.random.default_rng(3)
+    names = []
+    for i in range(11):
+        size = [(60, 50), (80, 80), (45, 70)][i % 3]
+        img = rng.integers(0, 30 if i == 4 else 256, (size[1], size[0], 3), dtype=np.uint8)
+        name = f"d{i % 2}/img{i:02d}.jpg"
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(img).convert("L" if i == 7 else "RGB").save(root / name, quality=90)
+        names.append(name)
+    Image.fromarray(np.zeros((10, 12, 3), np.uint8)).save(root / "small.png")
+    (root / "broken.jpg").write_bytes(b"\xff\xd8 not a jpeg")
+    return names[:5] + ["small.png"] + names[5:8] + ["broken.jpg", "missing.jpg"] + names[8:]
+
+
+def as_rows(table):
+    """Each record as plain values, NaN (the failed records' points and box) as None: NaN != NaN."""
+    def plain(a):
+        return [None if np.isnan(v) else float(v) for v in np.ravel(a)]
+    return [(n, lm.flag, plain(lm.points), plain(lm.box)) for n, lm in table.items()]
+
+
+def test_decoding_in_a_pool_gives_the_same_landmarks_in_the_same_order(tmp_path):
+    from facebench.detect.landmarking import landmark_images
+
+    names = landmark_fixture(tmp_path)
+    runs = {}
+    for decoders in (0, 1, 3):
+        for threads in (1, 2):
+            det = ContentDetector()
+            table, summary = landmark_images(tmp_path, names, det, batch_size=4, threads=threads, decoders=decoders)
+            runs[decoders, threads] = (as_rows(table), summary)
+    ref_rows, ref_summary = runs[0, 1]
+    assert [r[0] for r in ref_rows] == names
+    flags = {r[0]: r[1] for r in ref_rows}
+    assert flags["small.png"] == "too-small" and flags["broken.jpg"] == flags["missing.jpg"] == "unreadable"
+    assert flags[names[4]] == "no-face" and ref_summary["counts"]["converted"] == 1
+    assert ref_summary["counts"]["ok"] == len(names) - 4
+    for key, (rows, summary) in runs.items():
+        assert rows == ref_rows, key  # exactly: the same pixels reach the same detector
+        assert summary == ref_summary, key
+
+
+def test_the_decoders_run_ahead_by_a_bounded_amount():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from facebench.detect.landmarking import _ordered
+
+    pulled = []
+
+    def items():
+        for i in range(50):
+            pulled.append(i)
+            yield i
+
+    with ThreadPoolExecutor(3) as pool:
+        got = []
+        for value in _ordered(pool, lambda i: i * i, items(), ahead=5):
+            assert len(pulled) - len(got) <= 5  # never more than `ahead` taken and not yet used
+            got.append(value)
+    assert got == [i * i for i in range(50)]
+
+
+def test_decoders_by_default_only_on_a_gpu():
+    from facebench.detect.landmarking import default_decoders
+
+    assert default_decoders(torch.device("cpu"), 4) == 0
+    assert default_decoders(torch.device("cuda"), 1) == 2
+    assert default_decoders(torch.device("cuda"), 6) == 6
+
+
+@needs_shared
+def test_the_real_cascade_gives_the_same_landmarks_with_and_without_decoders():
+    from facebench.detect.landmarking import landmark_images
+    from facebench.detect.mtcnn import MTCNN
+
+    names = sorted(p.relative_to(LFW / "images").as_posix() for p in (LFW / "images").glob("A*/*_0001.jpg"))[:6]
+    det = MTCNN({k: SHARED / "weights" / "mtcnn" / f"{k}.pt" for k in ("pnet", "rnet", "onet")})
+    plain, s0 = landmark_images(LFW / "images", names, det, batch_size=4, threads=1, decoders=0)
+    pooled, s1 = landmark_images(LFW / "images", names, det, batch_size=4, threads=1, decoders=2)
+    assert s0["counts"]["ok"] == len(names) and s0 == s1
+    assert as_rows(plain) == as_rows(pooled)

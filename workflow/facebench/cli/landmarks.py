@@ -56,7 +56,8 @@ def cmd_landmarks(a):
     settings = Settings(min_face_size=a.min_face_size, factor=a.factor, thresholds=tuple(a.thresholds),
                         select=a.select)
     detector = MTCNN(weights, settings, device=runtime.pick_device(a.device))
-    table, summary = landmark_images(root, names, detector, batch_size=a.batch_size, threads=a.threads)
+    table, summary = landmark_images(root, names, detector, batch_size=a.batch_size, threads=a.threads,
+                                     decoders=a.decoders)
     landmarks.write(a.out, table)
     if a.summary:
         write_json(a.summary, summary)
@@ -126,6 +127,8 @@ def register(add) -> None:
     sp.add_argument("--select", choices=["central", "largest"], default=schema.default("detect.mtcnn.select"),
                     help="which face when several are found")
     sp.add_argument("--device", default=schema.default("detect.mtcnn.device"), help="auto | cpu | cuda")
+    sp.add_argument("--decoders", type=int, help="threads decoding images ahead of the detector (default: none on "
+                    "CPU, where each stream decodes its own chunk; max(2, --threads) on a GPU)")
 
     sp = add("landmark-agreement", cmd_landmark_agreement, "detected vs reference landmarks, with a figure")
     sp.add_argument("--manifest", required=True)
