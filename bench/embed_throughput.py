@@ -12,6 +12,7 @@ shared: a busy neighbour slows both, and the eager loop's 2-thread OpenMP team f
 and the hypervisor's steal. Headline figures: each method's best round, and the speedup of the two bests.
 Also checks that our features equal the eager model's (fp32 both: cosine > 0.9999, so no accuracy can move) and
 records the LFW View 2 accuracy of our features (10 folds, grid threshold, as the pipeline scores them).
+--device cuda runs our side through the embed stage's GPU path at --gpu-batch-size (a check, not this comparison).
 Writes results/bench/embed_throughput.json.
 """
 from __future__ import annotations
@@ -81,14 +82,16 @@ def eager_baseline(model, names, table, tpl, batch=32):
     return time.perf_counter() - t0, np.concatenate(feats), np.concatenate(feats_flip)
 
 
-def ours(tmp: Path, names, table, tpl, threads, batch_size):
-    """The pipeline's align and embed stages, timed separately; returns (align s, embed s, embeddings, embed meta)."""
+def ours(tmp: Path, names, table, tpl, threads, batch_size, gpu_batch_size=256, device="cpu"):
+    """The pipeline's align and embed stages, timed separately; returns (align s, embed s, embeddings, embed meta).
+    On a GPU device embed_store takes its GPU path at ``gpu_batch_size`` (the meta says which batch size ran)."""
     t0 = time.perf_counter()
     align.build_store(LFW / "images", names, tmp / "store", tpl=tpl, method="landmarks", landmarks=table,
                       threads=threads)
     t_align = time.perf_counter() - t0
     t0 = time.perf_counter()
-    meta = embed_store(tmp / "m.pt", tmp / "store", tmp / "emb.npz", batch_size=batch_size)
+    meta = embed_store(tmp / "m.pt", tmp / "store", tmp / "emb.npz", batch_size=batch_size,
+                       gpu_batch_size=gpu_batch_size, device=runtime.pick_device(device))
     t_embed = time.perf_counter() - t0
     return t_align, t_embed, load_npz(tmp / "emb.npz"), meta
 
@@ -113,6 +116,8 @@ def main():
     ap.add_argument("--baseline-images", type=int, default=640)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--gpu-batch-size", type=int, default=256, help="the embed stage's batch size on a GPU device")
+    ap.add_argument("--device", default="cpu", help="cpu (the measurement this script is for) | cuda | auto")
     ap.add_argument("--rounds", type=int, default=2)
     args = ap.parse_args()
     runtime.keep_freed_memory()
@@ -135,7 +140,8 @@ def main():
                     if which == "base":
                         t_base, base_f, base_ff = eager_baseline(model, sub, table, tpl)
                     else:
-                        t_align, t_embed, emb, meta = ours(tmp, names, table, tpl, args.threads, args.batch_size)
+                        t_align, t_embed, emb, meta = ours(tmp, names, table, tpl, args.threads, args.batch_size,
+                                                           args.gpu_batch_size, args.device)
                 if which == "base":
                     runs_base.append({"round": r, "seconds": round(t_base, 2),
                                       "images_per_second": round(len(sub) / t_base, 2),
@@ -152,7 +158,8 @@ def main():
                                                                                 base_ff)])
     speedup = best_ours["images_per_second"] / best_base["images_per_second"]
     write("embed_throughput", {
-        "images": n, "threads": args.threads, "batch_size": args.batch_size, "flip": True, "rounds": args.rounds,
+        "images": n, "threads": args.threads, "batch_size": meta["batch_size"], "device": meta["device"], "flip": True,
+        "rounds": args.rounds,
         "ours": {**best_ours, "graph": meta["graph"], "streams": meta["streams"], "precision": meta["precision"],
                  "method": "align.build_store (threads, chunks of 64) + embed.embed_store (frozen TorchScript, "
                            "one stream per thread, each on one intra-op thread; face and mirror as two calls)"},

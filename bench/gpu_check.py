@@ -3,7 +3,11 @@
 - every registered loss trained 50 steps on CUDA under AMP, bf16 and fp16 with the gradient scaler: all finite;
 - training images/s at batch 512 for MobileFaceNet, iresnet50 and sphere20, under bf16 autocast;
 - DDP with NCCL across the GPUs present (one process per GPU; 1 is fine);
-- embedding images/s (fp32, the embed stage's precision) and MTCNN images/s;
+- embedding images/s (fp32, the embed stage's precision) at the embed stage's GPU batch size (embed.gpu_batch_size,
+  or --gpu-batch-size): the forward alone, and the stage's GPU path itself (embed.embed_rows_on_device: uint8 gathered
+  into pinned memory ahead of the device, moved as uint8, prepared and mirrored there);
+- MTCNN images/s through detect.landmarking.landmark_images (JPEG decode + cascade), with the decoder pool and with
+  decoding inline, and whether both gave the same landmarks;
 - the data loader alone (store gather + augmentation + input preparation), against the training step;
 - peak GPU memory of each part.
 
@@ -17,6 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import socket
+import tempfile
 import time
 import traceback
 from pathlib import Path
@@ -25,7 +30,8 @@ import numpy as np
 import torch
 import torch.multiprocessing as mp
 from _common import SHARED, write
-from facebench import losses, runtime
+from facebench import losses, runtime, schema
+from facebench.embed import embed_rows_on_device
 from facebench.models import build
 from facebench.models.inputs import to_model_input
 from facebench.train import distributed
@@ -149,6 +155,26 @@ def embed_rate(device, batch, batches) -> dict:
             "precision": "fp32 (TF32 off)", "peak_gib": peak_gib(device)}
 
 
+def embed_stage_rate(device, batch, n_faces) -> dict:
+    """The embed stage's GPU path on a store-like uint8 array: images/s counts faces (a face and its mirror: two
+    forwards each), so it is about half the forward's rate when the loaders keep up."""
+    peak_reset(device)
+    model = build("mobilefacenet", input_size=(112, 112), embedding_size=128).to(device).eval()
+    faces = np.random.default_rng(1).integers(0, 256, (n_faces, 112, 112, 3), dtype=np.uint8)
+    rows = np.arange(n_faces)
+    spec = {**SPEC, "size": [112, 112]}
+    with runtime.ieee_fp32(device) as precision:
+        if device.type == "cuda":  # warm-up: allocator, cuDNN kernel choice (nothing to warm on the CPU)
+            embed_rows_on_device(model, faces, rows[:2 * batch], spec, batch_size=batch, device=device)
+        sync(device)
+        t0 = time.perf_counter()
+        feats, feats_flip = embed_rows_on_device(model, faces, rows, spec, batch_size=batch, device=device)
+        seconds = time.perf_counter() - t0
+    return {"images_per_second": round(n_faces / seconds, 1), "forwards_per_second": round(2 * n_faces / seconds, 1),
+            "faces": n_faces, "batch_size": batch, "precision": precision, "peak_gib": peak_gib(device),
+            "finite": bool(np.isfinite(feats).all() and np.isfinite(feats_flip).all())}
+
+
 def loader_rate(device, batch, batches, store_images) -> dict:
     """The loader's work per batch on uint8 faces in memory: gather, copy, augment, normalise (no disk)."""
     faces = np.random.default_rng(0).integers(0, 256, (store_images, 112, 112, 3), dtype=np.uint8)
@@ -163,21 +189,56 @@ def loader_rate(device, batch, batches, store_images) -> dict:
     return {"images_per_second": round(batch * batches / (time.perf_counter() - t0), 1), "batch_size": batch}
 
 
-def mtcnn_rate(device, weights: Path, images: int) -> dict:
+def mtcnn_images(root: Path, n: int) -> tuple[Path, list[str]]:
+    """The first n LFW images where the shared data is, else n random 250 px JPEGs written under root."""
+    lfw = SHARED / "lfw" / "images"
+    names = sorted(p.relative_to(lfw).as_posix() for p in lfw.glob("*/*.jpg"))[:n] if lfw.is_dir() else []
+    if len(names) == n:
+        return lfw, names
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    names = [f"img{i:05d}.jpg" for i in range(n)]
+    for name in names:  # smooth random patterns: a photo's JPEG size and decoding cost, not noise's
+        small = rng.integers(0, 256, (25, 25, 3), dtype=np.uint8)
+        Image.fromarray(small).resize((250, 250), Image.BILINEAR).save(root / name, quality=90)
+    return root, names
+
+
+def mtcnn_rate(device, weights: Path, images: int, threads: int) -> dict:
+    """landmark_images as the landmarks_mtcnn rule runs it (decoding + cascade), decoding in the pool it picks for
+    the device (at least 2 threads, so a dry run on the CPU exercises the pool too) and inline."""
+    from facebench.detect.landmarking import default_decoders, landmark_images
     from facebench.detect.mtcnn import MTCNN
 
     files = {k: weights / f"{k}.pt" for k in ("pnet", "rnet", "onet")}
     if not all(f.is_file() for f in files.values()):
         return {"skipped": f"no MTCNN weights under {weights} (pnet.pt, rnet.pt, onet.pt)"}
     det = MTCNN(files, device=device)
-    batch = np.random.default_rng(0).integers(0, 256, (images, 250, 250, 3), dtype=np.uint8)
-    det.detect(batch[:2])
-    sync(device)
-    t0 = time.perf_counter()
-    det.detect(batch)
-    sync(device)
-    return {"images_per_second": round(images / (time.perf_counter() - t0), 1), "images": images,
-            "note": "random images: the cascade's cost without faces to refine; real LFW frames cost more"}
+    batch = schema.default("detect.mtcnn.batch_size")
+    decoders = default_decoders(device, threads) or 2
+    out = {"images": images, "batch_size": batch, "decoders": decoders}
+    with tempfile.TemporaryDirectory() as tmp:
+        root, names = mtcnn_images(Path(tmp), images)
+        out["source"] = "lfw" if root != Path(tmp) else "random JPEGs (the cascade's cost without faces to refine)"
+        if device.type == "cuda":  # warm-up: allocator, cuDNN kernel choice
+            landmark_images(root, names[:2], det, batch_size=batch, threads=threads, decoders=0)
+        tables = {}
+        for key, n_decoders in (("images_per_second", decoders), ("images_per_second_decoding_inline", 0)):
+            sync(device)
+            t0 = time.perf_counter()
+            tables[key], summary = landmark_images(root, names, det, batch_size=batch, threads=threads,
+                                                   decoders=n_decoders)
+            sync(device)
+            out[key] = round(images / (time.perf_counter() - t0), 1)
+    a, b = tables.values()
+    ok = [n for n in names if a[n].flag == b[n].flag == "ok"]
+    diff = max((float(np.abs(a[n].points - b[n].points).max()) for n in ok), default=0.0)
+    # flags exactly, points to 1e-3 px: a GPU's kernels need not repeat their rounding run to run
+    out["max_point_difference_px"] = diff
+    out["same_landmarks"] = all(a[n].flag == b[n].flag for n in names) and diff <= 1e-3
+    out["counts"] = summary["counts"]
+    return out
 
 
 def free_port() -> int:
@@ -263,6 +324,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--dry-run", action="store_true", help="every part on the CPU at toy sizes (CI)")
     ap.add_argument("--mtcnn-weights", type=Path, default=SHARED / "weights" / "mtcnn")
+    ap.add_argument("--gpu-batch-size", type=int, default=schema.default("embed.gpu_batch_size"),
+                    help="the embed parts' batch size (default: the config's embed.gpu_batch_size)")
     args = ap.parse_args()
     cuda = torch.cuda.is_available() and not args.dry_run
     if not cuda and not args.dry_run:
@@ -273,9 +336,11 @@ def main():
         torch.backends.cudnn.benchmark = True  # fixed shapes throughout
     # sizes: the issue's on a GPU; toy ones on the CPU, where only "it runs and is finite" is checked
     big = {"loss_steps": 50, "loss_batch": 128, "loss_size": (112, 112), "batch": 512, "steps": 20,
-           "embed_batch": 512, "embed_batches": 40, "loader_batches": 20, "mtcnn_images": 64, "ddp_batch": 512}
+           "embed_batch": args.gpu_batch_size, "embed_batches": 40, "embed_faces": 40 * args.gpu_batch_size,
+           "loader_batches": 20, "mtcnn_images": 512, "ddp_batch": 512}
     toy = {"loss_steps": 3, "loss_batch": 16, "loss_size": (32, 32), "batch": 8, "steps": 1,
-           "embed_batch": 8, "embed_batches": 2, "loader_batches": 2, "mtcnn_images": 2, "ddp_batch": 8}
+           "embed_batch": 8, "embed_batches": 2, "embed_faces": 12, "loader_batches": 2, "mtcnn_images": 4,
+           "ddp_batch": 8}
     s = big if cuda else toy
     dtypes = [torch.bfloat16, torch.float16]
     result = {"device": str(device), "gpu": torch.cuda.get_device_name() if cuda else None,
@@ -291,8 +356,10 @@ def main():
         result["train"][name] = part(f"train {name}", step_rate, backbone, bargs, size, device, s["batch"],
                                      s["steps"], torch.bfloat16)
     result["embed"] = part("embed", embed_rate, device, s["embed_batch"], s["embed_batches"])
+    result["embed_stage"] = part("embed stage", embed_stage_rate, device, s["embed_batch"], s["embed_faces"])
     result["loader"] = part("loader", loader_rate, device, s["batch"], s["loader_batches"], max(2 * s["batch"], 64))
-    result["mtcnn"] = part("mtcnn", mtcnn_rate, device, args.mtcnn_weights, s["mtcnn_images"])
+    result["mtcnn"] = part("mtcnn", mtcnn_rate, device, args.mtcnn_weights, s["mtcnn_images"],
+                           runtime.cpu_streams(None))
     result["ddp"] = part("ddp", ddp_rate, cuda, s["ddp_batch"], s["steps"])
     step = result["train"]["mobilefacenet"].get("images_per_second")
     loader = result["loader"].get("images_per_second")
@@ -306,7 +373,11 @@ def main():
     else:
         result["targets_met"] = "not measured: a dry run on the CPU checks only that every part runs"
     write("gpu_check" + ("" if cuda else "-dry-run"), result)
-    failed = [k for k in ("embed", "loader", "mtcnn", "ddp") if "error" in result[k]]
+    failed = [k for k in ("embed", "embed_stage", "loader", "mtcnn", "ddp") if "error" in result[k]]
+    if result["embed_stage"].get("finite") is False:
+        failed.append("embed_stage (non-finite features)")
+    if result["mtcnn"].get("same_landmarks") is False:
+        failed.append("mtcnn (the decoder pool changed the landmarks)")
     failed += [f"train {k}" for k, v in result["train"].items() if "error" in v]
     if not result["losses_all_finite"]:
         failed.append("losses")

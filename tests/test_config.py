@@ -27,7 +27,7 @@ def test_every_shipped_profile_is_valid(root):
 
 def test_defaults_are_filled(smoke):
     cfg = validate_config(smoke, SCHEMA)
-    assert cfg["embed"] == {"batch_size": 16, "device": "auto", "threads": 2}
+    assert cfg["embed"] == {"batch_size": 16, "gpu_batch_size": 256, "device": "auto", "threads": 2}
     assert cfg["verification"]["threshold_search"] == ["grid", "exact"]
     assert cfg["alignments"]["center"] == {"method": "center"}
     assert cfg["detect"]["mtcnn"]["factor"] == 0.709

@@ -1,7 +1,10 @@
 """The embed stage's fast CPU path: frozen graph, streams of one thread each, face and mirror image; and the threaded
 store build it reads. The fast path must give the eager model's features (fp32 both), in store order, whatever the
-number of streams, and leave torch's thread setting as it found it."""
+number of streams, and leave torch's thread setting as it found it. The GPU path (uint8 moved, prepared on the
+device, its own batch size) is checked on CPU tensors: it must prepare and embed as the CPU path does."""
 from __future__ import annotations
+
+import json
 
 import numpy as np
 import pytest
@@ -125,3 +128,88 @@ def test_threaded_store_is_the_serial_store_byte_for_byte(tmp_path, monkeypatch)
     assert s1 == s2 and s1["status_counts"] == {"aligned": 8, "center-fallback": 3}
     assert (tmp_path / "serial/faces.npy").read_bytes() == (tmp_path / "threaded/faces.npy").read_bytes()
     assert (tmp_path / "serial/index.tsv").read_text() == (tmp_path / "threaded/index.tsv").read_text()
+
+
+# ---------------------------------------------------------------- the GPU path, run on CPU tensors (issue 22)
+
+
+@pytest.mark.parametrize("spec", [SPEC, {**SPEC, "channels": "bgr", "mean": [0.4, 0.5, 0.6], "std": [0.2, 0.3, 0.25]},
+                                  {**SPEC, "size": [56, 48]}])
+def test_device_side_preparation_is_the_cpu_preprocessing(spec):
+    """The GPU path's input (uint8 gathered, moved, prepared on the device) on a CPU device: the CPU path's input."""
+    faces = np.random.default_rng(0).integers(0, 256, (9, 112, 112, 3), dtype=np.uint8)
+    rows = np.array([7, 2, 2, 5, 0])
+    batch = embed.uint8_batch(faces, rows, pin=False)
+    assert batch.dtype == torch.uint8 and tuple(batch.shape) == (5, 112, 112, 3)  # a quarter of fp32's bytes
+    got = embed.device_input(batch, spec, torch.device("cpu"))
+    want = embed.preprocess(faces[rows], spec)
+    assert got.dtype == torch.float32 and got.shape == want.shape
+    torch.testing.assert_close(got, want, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(got.flip(3), embed.preprocess(faces[rows][:, :, ::-1], spec), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("batch_size, loaders", [(3, 1), (3, 2), (4, 2), (16, 1)])
+def test_the_device_path_gives_the_cpu_paths_features_in_order(model_and_store, batch_size, loaders):
+    tmp, _, model = model_and_store
+    faces = store.open_faces(tmp / "store")
+    rows = np.array([6, 1, 4, 0, 3, 5, 2])  # not the store's order: the output follows rows
+    cpu = torch.device("cpu")
+    f, ff = embed.embed_rows_on_device(model.eval(), faces, rows, SPEC, batch_size=batch_size, device=cpu,
+                                       loaders=loaders)
+    ref, ref_flip = eager(model, np.asarray(faces)[rows])
+    assert f.shape == ref.shape and f.dtype == np.float32
+    tol = 1e-4 * np.abs(ref).max()  # the same eager model: batches of another size differ only in rounding
+    assert np.abs(f - ref).max() < tol and np.abs(ff - ref_flip).max() < tol
+    empty, _ = embed.embed_rows_on_device(model, faces, rows[:0], SPEC, batch_size=batch_size, device=cpu)
+    assert empty.size == 0
+
+
+def test_a_gpu_device_takes_the_gpu_path_and_batch_size_and_records_them(model_and_store, monkeypatch):
+    """embed_store told its device is CUDA, the GPU's parts run on the CPU: the model as is (not moved), and the GPU
+    path's function with a CPU device. It must take the GPU batch size, never the CPU path, and record both."""
+    tmp, _, _ = model_and_store
+    real = embed.embed_rows_on_device
+    seen = {}
+
+    def on_cpu(net, faces, rows, spec, *, batch_size, device, progress=None):
+        seen.update(batch_size=batch_size, device=device.type)
+        return real(net, faces, rows, spec, batch_size=batch_size, device=torch.device("cpu"), progress=progress)
+
+    def no_cpu_path(*args, **kw):
+        raise AssertionError("the CPU path ran on a GPU device")
+
+    monkeypatch.setattr(embed, "inference_module", lambda model, device, example: (model.eval(), "eager"))
+    monkeypatch.setattr(embed, "embed_rows_on_device", on_cpu)
+    monkeypatch.setattr(embed, "embed_rows", no_cpu_path)
+    meta = embed.embed_store(tmp / "m.pt", tmp / "store", tmp / "gpu.npz", batch_size=3, gpu_batch_size=5,
+                             device=torch.device("cuda"))
+    assert seen == {"batch_size": 5, "device": "cuda"}
+    assert (meta["batch_size"], meta["device"], meta["streams"], meta["graph"]) == (5, "cuda", 1, "eager")
+    assert meta["precision"] == "fp32 (TF32 off)"
+    out = load_npz(tmp / "gpu.npz")
+    stored = json.loads(str(out["meta"]))
+    assert (stored["batch_size"], stored["device"]) == (5, "cuda")
+    monkeypatch.undo()
+    cpu_meta = embed.embed_store(tmp / "m.pt", tmp / "store", tmp / "cpu.npz", batch_size=3, gpu_batch_size=5)
+    assert (cpu_meta["batch_size"], cpu_meta["device"]) == (3, "cpu")  # the CPU batch size stays the CPU's
+    cpu_out = load_npz(tmp / "cpu.npz")
+    assert out["paths"].tolist() == cpu_out["paths"].tolist()
+    tol = 1e-4 * np.abs(cpu_out["features"]).max()
+    assert np.abs(out["features"] - cpu_out["features"]).max() < tol
+    assert np.abs(out["features_flip"] - cpu_out["features_flip"]).max() < tol
+
+
+def test_the_cli_passes_the_gpu_batch_size_from_the_schema(monkeypatch):
+    from facebench import schema
+    from facebench.cli import parser
+
+    args = parser().parse_args(["embed", "--model", "m", "--store", "s", "--out", "o"])
+    assert (args.batch_size, args.gpu_batch_size) == (schema.default("embed.batch_size"),
+                                                      schema.default("embed.gpu_batch_size"))
+    assert args.gpu_batch_size == 256 and args.batch_size == 16
+    calls = {}
+    monkeypatch.setattr(embed, "embed_store", lambda *a, **kw: calls.update(kw) or {"ok": True})
+    args = parser().parse_args(["embed", "--model", "m", "--store", "s", "--out", "o", "--gpu-batch-size", "64",
+                                "--device", "cpu"])
+    args.fn(args)
+    assert calls["gpu_batch_size"] == 64 and calls["batch_size"] == 16

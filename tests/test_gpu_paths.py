@@ -233,6 +233,26 @@ def test_validation_runs_in_fp32_with_autocast_off(tmp_path):
     assert calls and all(c == (None, False, torch.float32) for c in calls), calls
 
 
+# ---------------------------------------------------------------- 6. the embed rule passes the GPU batch size
+
+
+def test_the_embed_rule_passes_both_batch_sizes(tmp_path):
+    """The dry run's shell commands: every embed job gets the config's CPU and GPU batch sizes (embed_store takes the
+    one of the device it finds)."""
+    from smoke import absolute_config
+
+    cfg = yaml.safe_load(absolute_config(tmp_path).read_text())
+    cfg.setdefault("embed", {}).update(batch_size=12, gpu_batch_size=96)
+    path = tmp_path / "smoke.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    out = subprocess.run([sys.executable, "-m", "snakemake", "-n", "-p", "--configfile", str(path), "--forceall",
+                          "--directory", str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    commands = [line for line in out.stdout.splitlines() if "facebench embed " in line]
+    assert commands, out.stdout[-2000:]
+    assert all("--batch-size 12 " in c and "--gpu-batch-size 96 " in c for c in commands), commands[0]
+
+
 # ---------------------------------------------------------------- 7. channels_last and cuDNN autotuning for CUDA
 
 

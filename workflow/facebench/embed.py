@@ -21,12 +21,19 @@ is a call into onnxruntime, not torch ops), one stream, onnxruntime's own intra-
 Full precision only: bf16 on AMX ran 1.7-2.4x faster per forward (frozen graph; torch.compile) but moved LFW View 2
 accuracy by 0.05-0.1 pp (3-6 of 6,000 pairs), not less than 0.05 pp as required; fp16 kept it (cosine 0.999996) but
 ran slower than fp32 (no AMX-FP16 on these CPUs). torch.compile in fp32 gained ~5% per forward for a 10-25 s compile.
+
+On a GPU (``embed_rows_on_device``) the network runs eager at its own batch size (``embed.gpu_batch_size``: a CPU's
+16 would leave a GPU launching kernels for tiny batches). Each batch is gathered from the store as uint8 into
+page-locked memory by loader threads ahead of the device, copied without blocking (a quarter of the bytes of the
+fp32 input), and converted, normalised and mirrored there by the same ``to_model_input`` the CPU path runs; one
+batch's features are fetched while the next one's kernels run.
 """
 from __future__ import annotations
 
 import json
 import sys
 import time
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -48,6 +55,20 @@ def preprocess(batch: np.ndarray, input_spec: dict) -> torch.Tensor:
     return to_model_input(torch.from_numpy(np.array(batch, dtype=np.uint8, copy=True)), input_spec)
 
 
+def uint8_batch(faces: np.ndarray, rows: np.ndarray, *, pin: bool) -> torch.Tensor:
+    """``faces[rows]`` as one uint8 N x H x W x 3 tensor, gathered straight into page-locked memory when ``pin`` (a
+    copy from there to the GPU can run asynchronously; torch's pinned-memory cache reuses the buffer only after
+    that copy is done)."""
+    out = torch.empty((len(rows), *faces.shape[1:]), dtype=torch.uint8, pin_memory=pin)
+    np.take(faces, rows, axis=0, out=out.numpy())
+    return out
+
+
+def device_input(batch: torch.Tensor, spec: dict, device: torch.device) -> torch.Tensor:
+    """A uint8 batch (``uint8_batch``) to the model's input on ``device``: moved as uint8, prepared there."""
+    return to_model_input(batch.to(device, non_blocking=True), spec)
+
+
 def eager_features(model: torch.nn.Module, faces: np.ndarray, rows: np.ndarray, input_spec: dict, *,
                    batch_size: int = 64, device: torch.device | None = None, amp_dtype=None) -> np.ndarray:
     """Features of the faces at ``rows`` of a store, by the model as it is (eager, eval mode, no gradient): the small
@@ -63,7 +84,7 @@ def eager_features(model: torch.nn.Module, faces: np.ndarray, rows: np.ndarray, 
     return np.concatenate(out)
 
 
-def inference_module(model: torch.nn.Module, device: torch.device, example: torch.Tensor):
+def inference_module(model: torch.nn.Module, device: torch.device, example: torch.Tensor | None):
     """The network as it runs for embedding, and its kind: on CPU a frozen TorchScript graph.
 
     Why frozen on CPU: freezing folds batch norm into the convolutions, and ``optimize_for_inference`` keeps oneDNN
@@ -127,13 +148,59 @@ def embed_rows(net, faces: np.ndarray, rows: np.ndarray, spec: dict, *, batch_si
     return np.concatenate(feats).astype(np.float32), np.concatenate(feats_flip).astype(np.float32)
 
 
+def embed_rows_on_device(net, faces: np.ndarray, rows: np.ndarray, spec: dict, *, batch_size: int,
+                         device: torch.device, loaders: int = 2, progress=None) -> tuple[np.ndarray, np.ndarray]:
+    """``embed_rows`` for a GPU: ``loaders`` threads gather the next batches (uint8, pinned on CUDA) while the
+    device runs the current one, and a batch's features are fetched after the next batch is queued, so the device
+    does not wait for the host between batches. Same outputs as ``embed_rows``, in the order of ``rows``."""
+    starts = list(range(0, len(rows), batch_size))
+    pin = device.type == "cuda"
+    feats, feats_flip = [], []
+
+    def fetch(outputs) -> None:  # waits for that batch's kernels only
+        f, ff = (t.float().cpu().numpy() for t in outputs)
+        feats.append(f)
+        feats_flip.append(ff)
+        if progress is not None:
+            progress.update(len(f))
+
+    def load(i: int) -> torch.Tensor:
+        return uint8_batch(faces, rows[starts[i]:starts[i] + batch_size], pin=pin)
+
+    ahead = loaders + 1  # batches gathered but not yet sent: bounded, so host memory does not grow with the store
+    with ThreadPoolExecutor(max_workers=max(1, loaders)) as pool, torch.inference_mode():
+        pending = deque(pool.submit(load, i) for i in range(min(ahead, len(starts))))
+        queued = None
+        for i in range(len(starts)):
+            batch = pending.popleft().result()
+            if i + ahead < len(starts):
+                pending.append(pool.submit(load, i + ahead))
+            x = device_input(batch, spec, device)
+            outputs = (net(x), net(x.flip(3)))
+            if queued is not None:
+                fetch(queued)
+            queued = outputs
+        if queued is not None:
+            fetch(queued)
+    if not feats:
+        return np.zeros((0, 0), np.float32), np.zeros((0, 0), np.float32)
+    return np.concatenate(feats).astype(np.float32), np.concatenate(feats_flip).astype(np.float32)
+
+
+def on_device_path(device: torch.device, onnx: bool) -> bool:
+    """Whether the GPU path (and its batch size) serves: a non-CPU device, and a torch network (the pinned
+    onnxruntime wheel runs on the CPU even when the device is a GPU)."""
+    return device.type != "cpu" and not onnx
+
+
 def embed_store(model_path: str | Path, store_dir: str | Path, out: str | Path, *, batch_size: int = 16,
-                device: torch.device | None = None, images: list[str] | None = None,
+                gpu_batch_size: int = 256, device: torch.device | None = None, images: list[str] | None = None,
                 streams: int | None = None) -> dict:
     """Embed the store's faces (or only ``images``) with their mirror images into ``out``; returns its meta.
 
-    On CPU the batches run in ``streams`` independent streams (default: torch's thread count), one thread each; an
-    ONNX model runs one stream of onnxruntime with that many threads."""
+    On CPU the batches (``batch_size``) run in ``streams`` independent streams (default: torch's thread count), one
+    thread each; an ONNX model runs one stream of onnxruntime with that many threads. On a GPU the batches are of
+    ``gpu_batch_size`` (``embed_rows_on_device``); the meta records the batch size and device used."""
     from facebench.progress import bar
 
     device = device or torch.device("cpu")
@@ -152,6 +219,8 @@ def embed_store(model_path: str | Path, store_dir: str | Path, out: str | Path, 
     n = len(rows)
     h, w = faces.shape[1:3]
     on_cpu, onnx = device.type == "cpu", is_onnx(model)
+    gpu_path = on_device_path(device, onnx)
+    batch_size = gpu_batch_size if gpu_path else batch_size
     n_streams = cpu_streams(streams) if on_cpu else 1
     if onnx:  # onnxruntime threads each call itself: its threads are the streams' count, and one stream feeds it
         # (on a GPU device too: the pinned onnxruntime wheel is CPU-only, so its session runs on the CPU there)
@@ -159,11 +228,16 @@ def embed_store(model_path: str | Path, store_dir: str | Path, out: str | Path, 
     start = time.perf_counter()
     # the graph is built, and every stream runs, on one thread; on CUDA in IEEE fp32 (no TF32), as the meta says
     with ieee_fp32(device) as precision, one_thread_per_stream(n_streams):
-        example = preprocess(np.zeros((batch_size, h, w, 3), np.uint8), spec).to(device)
+        # the example is traced on CPU only (a GPU runs the eager module): not built there at the GPU batch size
+        example = None if gpu_path else preprocess(np.zeros((batch_size, h, w, 3), np.uint8), spec).to(device)
         net, kind = inference_module(model, device, example)
         with bar(n, "embed") as progress:  # a traced graph is fed its traced batch size; onnxruntime pads itself
-            feats, feats_flip = embed_rows(net, faces, rows, spec, batch_size=batch_size, device=device,
-                                           streams=n_streams, pad=on_cpu and not onnx, progress=progress)
+            if gpu_path:
+                feats, feats_flip = embed_rows_on_device(net, faces, rows, spec, batch_size=batch_size,
+                                                         device=device, progress=progress)
+            else:
+                feats, feats_flip = embed_rows(net, faces, rows, spec, batch_size=batch_size, device=device,
+                                               streams=n_streams, pad=on_cpu and not onnx, progress=progress)
     seconds = time.perf_counter() - start
     # an ONNX model whose output has a symbolic width knows D only from its features
     dim = int(getattr(model, "embedding_size", None) or feats.shape[1])

@@ -20,7 +20,9 @@ rule embed:
     params:
         store=lambda w, input: folder(input.faces),
         batch_size=config["embed"]["batch_size"],
+        gpu_batch_size=config["embed"]["gpu_batch_size"],
         device=config["embed"]["device"],
     shell:
         "python -m facebench embed --model {input.model} --store {params.store} --images {input.images} --out {output} "
-        "--batch-size {params.batch_size} --device {params.device} --threads {threads} > {log} 2>&1"
+        "--batch-size {params.batch_size} --gpu-batch-size {params.gpu_batch_size} --device {params.device} "
+        "--threads {threads} > {log} 2>&1"
