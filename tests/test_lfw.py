@@ -60,6 +60,18 @@ def test_missing_image_is_an_error_naming_the_line_or_a_counted_drop(tmp_path):
     assert len(kept) == 3 and stats["pairs_dropped_missing_image"] == 1
 
 
+def test_a_one_fold_protocol_is_refused_naming_its_folds_key_until_it_sets_folds(tmp_path):
+    # View 1's pairs are one set: a test protocol of it needs balanced folds for its k-fold metrics
+    f = write(tmp_path / "pairs.txt", "2\nA\t1\t2\nB\t1\t2\nA\t1\tB\t1\nA\t2\tB\t2\n")
+    available = {f"{n}/{n}_000{i}.jpg" for n in "AB" for i in (1, 2)}
+    where = "datasets.lfw.verification.devtrain"
+    with pytest.raises(ValueError, match=rf"{where}: .*pairs.txt gives 1 fold\(s\).*set {where}.folds"):
+        protocols.write_pairs_protocol(f, {"pairs": "p"}, available, tmp_path / "p.tsv", where=where)
+    assert not (tmp_path / "p.tsv").exists()
+    summary = protocols.write_pairs_protocol(f, {"pairs": "p", "folds": 2}, available, tmp_path / "p.tsv", where=where)
+    assert summary["folds"] == 2 and summary["pairs"] == 4
+
+
 @needs_shared
 def test_real_view2_is_ten_folds_of_300_same_and_300_different():
     pairs = lfw.read_pairs(LFW / "pairs.txt")
@@ -92,7 +104,7 @@ def test_fetch_dataset_of_format_lfw_copies_its_files_and_landmark_table(tmp_pat
     for name in ("A/A_0001.jpg", "A/A_0002.jpg", "B/B_0001.jpg"):
         (tmp_path / "img" / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / "img" / name).write_bytes(name.encode())
-    pairs = write(tmp_path / "pairs.txt", "1\t1\nA\t1\t2\nA\t1\tB\t1\n")
+    pairs = write(tmp_path / "pairs.txt", "2\t1\nA\t1\t2\nA\t1\tB\t1\nA\t2\t1\nA\t2\tB\t1\n")  # 2 folds
     table = write(tmp_path / "lm.txt", "A/A_0001.jpg\t1\t2\t3\t4\t5\t6\t7\t8\t9\t10\n")
     spec = {"images": {"path": str(tmp_path / "img")}, "files": {"pairs": {"path": str(pairs)}},
             "landmarks": {"provided": {"path": str(table), "sha256": sha256_file(table)}}}
@@ -102,4 +114,4 @@ def test_fetch_dataset_of_format_lfw_copies_its_files_and_landmark_table(tmp_pat
     assert m["files"]["landmarks-provided"]["sha256"] == sha256_file(table)
     summary = protocols.write_pairs_protocol(m["files"]["pairs"]["path"], {"pairs": "pairs"},
                                              {"A/A_0001.jpg", "A/A_0002.jpg", "B/B_0001.jpg"}, tmp_path / "p.tsv")
-    assert summary["pairs"] == 2 and summary["format"] == "lfw"
+    assert summary["pairs"] == 4 and summary["format"] == "lfw"

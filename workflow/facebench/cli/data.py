@@ -20,7 +20,8 @@ def cmd_pairs_protocol(a):
     vspec = a.spec["verification"][a.protocol]
     summary = write_pairs_protocol(pairs_source(m, vspec, a.protocol), vspec, set(read_lines(m["images_list"])), a.out,
                                    on_missing=a.spec.get("on_missing_image", "fail"), subset=a.spec.get("subset"),
-                                   fmt=m.get("format", "lfw"))
+                                   fmt=m.get("format", "lfw"),
+                                   where=f"datasets.{m['dataset']}.verification.{a.protocol}")
     print(json.dumps(summary))
 
 

@@ -142,10 +142,15 @@ def pair_identities(pairs: list[lfw.Pair], fmt: str = "lfw") -> list[tuple[str, 
 
 
 def write_pairs_protocol(pairs_file: str | Path, spec: dict, available: set[str], out: str | Path, *,
-                         on_missing: str = "fail", subset: dict | None = None, fmt: str = "lfw") -> dict:
-    """``pairs-<name>.tsv`` for one verification protocol, and its counts beside it as JSON."""
+                         on_missing: str = "fail", subset: dict | None = None, fmt: str = "lfw",
+                         where: str = "this protocol") -> dict:
+    """``pairs-<name>.tsv`` for one verification protocol, and its counts beside it as JSON; ``where`` names its
+    config key in errors."""
     pairs, stats = verification_pairs(pairs_file, spec.get("folds"), available, on_missing,
                                       (subset or {}).get("pairs_per_fold"), fmt)
+    if stats["folds"] < 2:  # refused here, in the DAG's first seconds, not by every verify job later
+        raise ValueError(f"{where}: {pairs_file} gives {stats['folds']} fold(s) and k-fold evaluation needs at least "
+                         f"2; set {where}.folds (e.g. 10: folds balanced in same and different pairs)")
     who = pair_identities(pairs, fmt)
     write_tsv(out, list(PAIRS_COLUMNS),
               ([p.fold, p.path1, p.path2, p.label, p.line, a, b] for p, (a, b) in zip(pairs, who)))
