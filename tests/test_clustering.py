@@ -57,8 +57,8 @@ def test_average_linkage_matches_scikit_learns_cosine_agglomerative():
         assert len(np.unique(ours)) == len(np.unique(theirs)) and adjusted_rand_score(ours, theirs) == 1.0
 
 
-def test_the_float32_fits_find_what_the_float64_fits_of_before_found():
-    # what issue 22 changed in the K-means: float32 features (the embeddings' precision) instead of float64
+def test_the_k_means_fits_find_what_the_fits_of_before_found():
+    # the search for k as before issue 22: scikit-learn's KMeans and cosine silhouette over the same grid
     from sklearn.cluster import KMeans
     from sklearn.metrics import normalized_mutual_info_score, silhouette_score
 

@@ -8,9 +8,10 @@ the identities (NMI and ARI, scikit-learn).
   threshold (two faces closer than the threshold are "the same person"), so the number of clusters is found.
 
 At LFW size (9,164 images of 1,680 people) the cost is K-means with about as many clusters as people, over the
-grid: it runs on float32 features (the embeddings' own precision, about twice as fast as float64) on every image. The
-grid is not searched on a sample of people: a sample is less crowded than the whole, its silhouettes favour other k,
-and in a weakly separated test it chose k = 1.5x the identities where every image chose 0.25x.
+grid, on every image, in float64: on float32 features scikit-learn's k-means++ seeding upcasts its distance chunks to
+float64, and the clustering of LFW's embeddings took 91 s instead of about 45 s (profiled 2026-12-02).
+The grid is not searched on a sample of people: a sample is less crowded than the whole, its silhouettes favour
+other k, and in a weakly separated test it chose k = 1.5x the identities where every image chose 0.25x.
 
 Average linkage and the silhouette hold all n^2 / 2 distances: above ``max_images`` images (analysis.
 cluster_max_images, 15,000: about 2.5 GB at the cap; LFW's 9,164 are all taken) every method runs on the images of a
@@ -100,14 +101,13 @@ def cluster_embeddings(features: np.ndarray, identities, *, threshold: float, se
     rows = identity_sample(codes, max_images, seed)
     f, ids = unit_rows(features[rows]), ids[rows]
     n_ids = len(np.unique(ids))
-    f32 = f.astype(np.float32)
     out = {"images": int(len(f)), "identities": n_ids, "seed": seed, "threshold": float(threshold),
-           "kmeans": {"init": "k-means++", "dtype": "float32", "oracle_n_init": ORACLE_N_INIT}}
+           "kmeans": {"init": "k-means++", "dtype": "float64", "oracle_n_init": ORACLE_N_INIT}}
     if len(rows) < len(codes):
         out["sample"] = {"of_images": int(len(codes)), "of_identities": int(codes.max()) + 1,
                          "max_images": int(max_images), "seed": [seed, 15], "unit": "whole identities"}
-    out["kmeans-oracle"] = _scores(ids, _kmeans(f32, n_ids, seed, ORACLE_N_INIT))
-    search, labels = search_k(f32, n_ids, seed=seed)
+    out["kmeans-oracle"] = _scores(ids, _kmeans(f, n_ids, seed, ORACLE_N_INIT))
+    search, labels = search_k(f, n_ids, seed=seed)
     out["kmeans-silhouette"] = {**_scores(ids, labels), **search}
     out["agglomerative"] = {**_scores(ids, average_linkage_labels(f, 1.0 - threshold)), "linkage": "average"}
     return out
