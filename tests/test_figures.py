@@ -91,3 +91,9 @@ def test_empty_inputs_are_refused_clearly():
         figures.det_figure([])
     with pytest.raises(ValueError, match="empty table"):
         figures.benchmark_heatmap(pd.DataFrame())
+
+
+def test_the_heatmap_colour_scale_ends_at_an_accuracy_of_one():
+    assert figures.accuracy_limits(pd.DataFrame({"a": [0.9853]})) == (0.9853, 1.0)  # one cell: not 0.90-1.05
+    assert figures.accuracy_limits(pd.DataFrame({"a": [0.99, np.nan], "b": [0.8, 0.95]})) == (0.8, 1.0)
+    assert figures.accuracy_limits(pd.DataFrame({"a": [1.0]})) == (0.95, 1.0)  # all perfect: still a scale

@@ -166,6 +166,12 @@ def cmc_figure(curves: list[dict]) -> bytes:
 
 
 @styled
+def accuracy_limits(data: pd.DataFrame) -> tuple[float, float]:
+    """The colour scale of accuracies: the lowest value up to 1 (left to itself, one cell's scale spans 0.90-1.05)."""
+    lo = float(np.nanmin(data.to_numpy()))
+    return (lo if lo < 1.0 else 0.95), 1.0
+
+
 def benchmark_heatmap(df: pd.DataFrame) -> bytes:
     """The benchmark table as a heatmap: rows models, columns verification sets, values accuracy (each cell
     annotated; a set a model was not run on stays blank)."""
@@ -173,8 +179,9 @@ def benchmark_heatmap(df: pd.DataFrame) -> bytes:
         raise ValueError("benchmark_heatmap: an empty table")
     data = df.astype(float)
     fig, ax = plt.subplots(figsize=(1.6 + 1.25 * data.shape[1], 0.9 + 0.42 * data.shape[0]))
+    vmin, vmax = accuracy_limits(data)
     sns.heatmap(data, ax=ax, annot=True, fmt=".4f", cmap="viridis", linewidths=0.5, annot_kws={"fontsize": 7},
-                cbar_kws={"label": "accuracy"})
+                vmin=vmin, vmax=vmax, cbar_kws={"label": "accuracy"})
     ax.set_xlabel("verification set")
     ax.set_ylabel("model")
     ax.tick_params(labelsize=7)
