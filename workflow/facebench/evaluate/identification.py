@@ -68,17 +68,18 @@ def _positives(f: np.ndarray, codes: np.ndarray) -> np.ndarray:
     return np.sort(np.concatenate(positives)) if positives else np.empty(0, np.float32)
 
 
-def _wins(pos: np.ndarray, v: np.ndarray) -> float:
-    """Sum over the negatives ``v`` of #(positives above) + #(positives tied) / 2, i.e. P - (left + right) / 2 for the
+def _win_counts(pos: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """For each negative in ``v``: #(positives above) + #(positives tied) / 2, i.e. P - (left + right) / 2 for the
     two insertion points; the right one is searched only where there is a tie (rare): half the binary searches."""
     left = np.searchsorted(pos, v, side="left")
+    counts = (len(pos) - left).astype(np.float64)
     tied = np.flatnonzero(pos[np.minimum(left, len(pos) - 1)] == v)
-    extra = np.searchsorted(pos, v[tied], side="right") - left[tied]
-    return len(pos) * len(v) - float(left.sum(dtype=np.int64)) - 0.5 * float(extra.sum(dtype=np.int64))
+    counts[tied] -= 0.5 * (np.searchsorted(pos, v[tied], side="right") - left[tied])
+    return counts
 
 
 def _exact_wins(f: np.ndarray, codes: np.ndarray, pos: np.ndarray, block_entries: int) -> float:
-    """_wins over every different-identity pair, streamed in blocks of rows against all later columns."""
+    """_win_counts summed over every different-identity pair, streamed in blocks of rows against later columns."""
     n = len(f)
     total = 0.0
     rows = max(1, block_entries // max(n, 1))
@@ -88,7 +89,7 @@ def _exact_wins(f: np.ndarray, codes: np.ndarray, pos: np.ndarray, block_entries
         sim = f[lo:hi] @ f[lo + 1:].T  # row lo + a against column lo + 1 + b: the pair (lo + a, lo + 1 + b)
         keep = codes[lo:hi, None] != codes[None, lo + 1:]
         keep[:, :r - 1] &= np.arange(r - 1)[None, :] >= np.arange(r)[:, None]  # each pair once: b >= a
-        total += _wins(pos, sim[keep])
+        total += float(_win_counts(pos, sim[keep]).sum())
     return total
 
 
@@ -106,9 +107,7 @@ def _sampled_wins(f: np.ndarray, codes: np.ndarray, pos: np.ndarray, m: int, see
         np.take(f, i, axis=0, out=a[:k], mode="clip")  # "clip": unbuffered (indices are valid)
         np.take(f, j, axis=0, out=b[:k], mode="clip")
         v = np.einsum("ij,ij->i", a[:k], b[:k])
-        left = np.searchsorted(pos, v, side="left")
-        right = np.searchsorted(pos, v, side="right")
-        score = (len(pos) - 0.5 * (left + right)) / len(pos)
+        score = _win_counts(pos, v) / len(pos)
         s1, s2 = s1 + float(score.sum()), s2 + float(np.square(score).sum())
         done += k
     return s1, s2
