@@ -44,14 +44,14 @@ def uneven(n_ids=120, dim=32, spread=0.6, seed=0):
 
 
 def test_average_linkage_matches_scikit_learns_cosine_agglomerative():
-    from facebench.analysis.clustering import average_linkage_labels
+    from facebench.analysis.clustering import average_linkage_labels, cosine_distances
     from facebench.evaluate.scores import unit_rows
     from sklearn.cluster import AgglomerativeClustering
     from sklearn.metrics import adjusted_rand_score
 
     f, _ = uneven(n_ids=40, spread=0.9)
     for cut in (0.3, 0.6, 0.9):
-        ours = average_linkage_labels(unit_rows(f), cut)
+        ours = average_linkage_labels(cosine_distances(unit_rows(f)), cut)
         theirs = AgglomerativeClustering(n_clusters=None, metric="cosine", linkage="average",
                                          distance_threshold=cut).fit(f).labels_
         assert len(np.unique(ours)) == len(np.unique(theirs)) and adjusted_rand_score(ours, theirs) == 1.0
@@ -95,3 +95,15 @@ def test_above_the_cap_every_method_runs_on_a_stated_sample_of_whole_identities(
     assert "sample" not in direct
     assert {k: out[k] for k in ("kmeans-oracle", "kmeans-silhouette", "agglomerative")} == \
         {k: direct[k] for k in ("kmeans-oracle", "kmeans-silhouette", "agglomerative")}
+
+
+def test_the_first_k_centres_of_one_seeding_are_the_k_means_plus_plus_seeding_of_k():
+    # why one seeding of the largest k serves the whole grid: k-means++ chooses each centre from the ones before it
+    from facebench.analysis.clustering import kmeans_starts
+    from sklearn.cluster import kmeans_plusplus
+
+    f, _ = uneven(n_ids=30)
+    first = kmeans_starts(f, 40, seed=3, n=2)[0]
+    for k in (5, 12, 40):
+        short = kmeans_plusplus(f, k, random_state=np.random.RandomState(3), n_local_trials=2 + int(np.log(40)))[0]
+        assert np.array_equal(first[:k], short), k

@@ -8,8 +8,12 @@ the identities (NMI and ARI, scikit-learn).
   threshold (two faces closer than the threshold are "the same person"), so the number of clusters is found.
 
 At LFW size (9,164 images of 1,680 people) the cost is K-means with about as many clusters as people, over the
-grid, on every image, in float64: on float32 features scikit-learn's k-means++ seeding upcasts its distance chunks to
-float64, and the clustering of LFW's embeddings took 91 s instead of about 45 s (profiled 2026-12-02).
+grid, on every image. Three choices keep it to seconds (issue 22), none of which changes the method: every k of the
+grid starts from the first k centres of one k-means++ seeding of the largest k per start (kmeans_starts: the prefix
+of a k-means++ seeding is a k-means++ seeding), so the sequential seeding runs once per start instead of once per k;
+the oracle's k is the grid's ratio 1, one fit for both; Lloyd's iterations run on float32 features (the seeding on
+float64, as scikit-learn's seeding upcasts float32 distance chunks: three times slower, profiled 2026-12-02), and the
+silhouettes and the average linkage share one cosine distance matrix.
 The grid is not searched on a sample of people: a sample is less crowded than the whole, its silhouettes favour
 other k, and in a weakly separated test it chose k = 1.5x the identities where every image chose 0.25x.
 
@@ -24,7 +28,7 @@ import numpy as np
 from facebench.evaluate.scores import unit_rows
 
 RATIOS = (0.25, 0.5, 0.75, 1.0, 1.25, 1.5)  # k / number of identities, the silhouette grid
-ORACLE_N_INIT, SEARCH_N_INIT = 4, 2  # k-means++ starts of the oracle fit and of each grid fit
+N_INIT = 2  # k-means++ starts of every K-means fit (the oracle's k is the grid's ratio 1: one fit serves both)
 MAX_IMAGES = 15000  # analysis.cluster_max_images
 
 
@@ -45,49 +49,80 @@ def _scores(identities, labels) -> dict:
             "ari": float(adjusted_rand_score(identities, labels))}
 
 
-def _kmeans(f: np.ndarray, k: int, seed: int, n_init: int) -> np.ndarray:
+def kmeans_starts(f: np.ndarray, k_max: int, seed: int, n: int) -> list[np.ndarray]:
+    """``n`` k-means++ seedings of ``k_max`` centres (scikit-learn's greedy variant, in float64: on float32 its
+    distance chunks are upcast, three times slower). k-means++ picks centres one after another from the ones before,
+    so the first k centres of a seeding are a k-means++ seeding of k: one seeding serves every k of the grid, where
+    a seeding per k repeated the sequential, memory-bound pass over the images (issue 22)."""
+    from sklearn.cluster import kmeans_plusplus
+
+    rng = np.random.RandomState(seed)
+    trials = 2 + int(np.log(k_max))  # scikit-learn's default for k_max, fixed for every prefix
+    return [kmeans_plusplus(f, k_max, random_state=rng, n_local_trials=trials)[0] for _ in range(n)]
+
+
+def lloyd(f32: np.ndarray, starts: list[np.ndarray], k: int) -> tuple[np.ndarray, list[float]]:
+    """K-means (Lloyd) from the first ``k`` centres of each start on float32 features: the labels of the lowest
+    inertia, as KMeans(n_init=len(starts)) keeps, and every start's inertia."""
     from sklearn.cluster import KMeans
 
-    return KMeans(n_clusters=k, n_init=n_init, random_state=seed).fit_predict(f)
+    fits = [KMeans(n_clusters=k, init=s[:k].astype(np.float32), n_init=1).fit(f32) for s in starts]
+    best = min(range(len(fits)), key=lambda i: fits[i].inertia_)  # the first of equal inertias
+    return fits[best].labels_, [float(m.inertia_) for m in fits]
 
 
 def _k_of(ratio: float, n_ids: int) -> int:
     return max(2, int(round(n_ids * ratio)))
 
 
-def search_k(f: np.ndarray, n_ids: int, *, seed: int, ratios=RATIOS) -> tuple[dict, np.ndarray]:
-    """The k = ratio x identities of the best cosine silhouette over the grid, and its labels, on every image."""
-    from sklearn.metrics import silhouette_score
-
-    silhouettes, best = {}, None
+def grid_ks(n_images: int, n_ids: int, ratios=RATIOS) -> list[int]:
+    ks = []
     for r in ratios:
         k = _k_of(r, n_ids)
-        if 2 <= k < len(f) and str(k) not in silhouettes:
-            labels = _kmeans(f, k, seed, SEARCH_N_INIT)
-            silhouettes[str(k)] = float(silhouette_score(f, labels, metric="cosine"))
-            if best is None or silhouettes[str(k)] > silhouettes[str(best[0])]:  # the first of equal bests
-                best = (k, labels)
-    if best is None:
-        raise ValueError(f"no k of the silhouette grid fits {len(f)} images of {n_ids} identities")
-    return {"k": int(best[0]), "ratios": list(ratios), "n_init": SEARCH_N_INIT, "silhouette": silhouettes}, best[1]
+        if 2 <= k < n_images and k not in ks:
+            ks.append(k)
+    if not ks:
+        raise ValueError(f"no k of the silhouette grid fits {n_images} images of {n_ids} identities")
+    return ks
 
 
-def average_linkage_labels(f: np.ndarray, cut: float) -> np.ndarray:
-    """Average-linkage clusters of unit rows at cosine distance ``cut`` (as sklearn's AgglomerativeClustering with
-    metric="cosine", distance_threshold=cut): the distances come from one BLAS product, where sklearn would hand
-    scipy the features and scipy's pdist computes the 42 million cosine distances of LFW one pair at a time."""
-    from scipy.cluster.hierarchy import fcluster, linkage
-    from scipy.spatial.distance import squareform
+def search_k(f: np.ndarray, n_ids: int, starts: list[np.ndarray], distances: np.ndarray, *,
+             ratios=RATIOS) -> tuple[dict, dict[int, np.ndarray]]:
+    """The k = ratio x identities of the best cosine silhouette over the grid, on every image, and the labels of
+    every k; ``distances`` is the images' cosine distance matrix, computed once for every k."""
+    from sklearn.metrics import silhouette_score
 
-    if len(f) < 2:
-        return np.zeros(len(f), dtype=np.int64)
-    f = f.astype(np.float32)  # half the memory of float64; linkage takes the condensed distances as float64
+    f32 = f.astype(np.float32)
+    silhouettes, labels, best = {}, {}, None
+    for k in grid_ks(len(f), n_ids, ratios):
+        labels[k], _ = lloyd(f32, starts, k)
+        silhouettes[str(k)] = float(silhouette_score(distances, labels[k], metric="precomputed"))
+        if best is None or silhouettes[str(k)] > silhouettes[str(best)]:  # the first of equal bests
+            best = k
+    return {"k": int(best), "ratios": list(ratios), "n_init": len(starts), "silhouette": silhouettes}, labels
+
+
+def cosine_distances(f: np.ndarray) -> np.ndarray:
+    """n x n cosine distances of unit rows from one float32 BLAS product, zero diagonal (what silhouette_score's
+    "precomputed" checks), clipped to [0, 2] against rounding."""
+    f = f.astype(np.float32)  # half the memory of float64
     d = 1.0 - f @ f.T
     np.clip(d, 0.0, 2.0, out=d)
     np.fill_diagonal(d, 0.0)
-    condensed = squareform(d, checks=False)
-    del d
-    z = linkage(condensed, method="average")
+    return d
+
+
+def average_linkage_labels(distances: np.ndarray, cut: float) -> np.ndarray:
+    """Average-linkage clusters at cosine distance ``cut`` from the images' cosine distance matrix (as sklearn's
+    AgglomerativeClustering with metric="cosine", distance_threshold=cut): the distances come from one BLAS product
+    (cosine_distances), where sklearn would hand scipy the features and scipy's pdist computes the 42 million cosine
+    distances of LFW one pair at a time."""
+    from scipy.cluster.hierarchy import fcluster, linkage
+    from scipy.spatial.distance import squareform
+
+    if len(distances) < 2:
+        return np.zeros(len(distances), dtype=np.int64)
+    z = linkage(squareform(distances, checks=False), method="average")  # condensed, as float64
     # sklearn cuts where a merge distance reaches the threshold: merges strictly below it are kept
     n_clusters = int((z[:, 2] >= cut).sum()) + 1
     return fcluster(z, n_clusters, criterion="maxclust")
@@ -102,12 +137,16 @@ def cluster_embeddings(features: np.ndarray, identities, *, threshold: float, se
     f, ids = unit_rows(features[rows]), ids[rows]
     n_ids = len(np.unique(ids))
     out = {"images": int(len(f)), "identities": n_ids, "seed": seed, "threshold": float(threshold),
-           "kmeans": {"init": "k-means++", "dtype": "float64", "oracle_n_init": ORACLE_N_INIT}}
+           "kmeans": {"init": "k-means++", "seeding": "one per start at the largest k, its first k centres for each k",
+                      "dtype": "float32 (seeding in float64)", "n_init": N_INIT}}
     if len(rows) < len(codes):
         out["sample"] = {"of_images": int(len(codes)), "of_identities": int(codes.max()) + 1,
                          "max_images": int(max_images), "seed": [seed, 15], "unit": "whole identities"}
-    out["kmeans-oracle"] = _scores(ids, _kmeans(f, n_ids, seed, ORACLE_N_INIT))
-    search, labels = search_k(f, n_ids, seed=seed)
-    out["kmeans-silhouette"] = {**_scores(ids, labels), **search}
-    out["agglomerative"] = {**_scores(ids, average_linkage_labels(f, 1.0 - threshold)), "linkage": "average"}
+    starts = kmeans_starts(f, max(grid_ks(len(f), n_ids) + [n_ids]), seed, N_INIT)
+    distances = cosine_distances(f)
+    search, labels = search_k(f, n_ids, starts, distances)
+    oracle = labels[n_ids] if n_ids in labels else lloyd(f.astype(np.float32), starts, n_ids)[0]
+    out["kmeans-oracle"] = _scores(ids, oracle)
+    out["kmeans-silhouette"] = {**_scores(ids, labels[search["k"]]), **search}
+    out["agglomerative"] = {**_scores(ids, average_linkage_labels(distances, 1.0 - threshold)), "linkage": "average"}
     return out

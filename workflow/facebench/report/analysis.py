@@ -79,9 +79,8 @@ def _sampling(b: dict) -> str:
     parts = [f"{b['distances']['intra']['n']:,} same- and as many different-identity pairs (seeded sample, seed "
              f"{b['seed']})"]
     if km:
-        parts.append(f"K-means: {km['init']} on {km['dtype']} features, {km['oracle_n_init']} starts for the oracle "
-                     f"and {b['clustering']['kmeans-silhouette']['n_init']} for each k of the silhouette grid, on "
-                     "every image")
+        parts.append(f"K-means: {km['init']} ({km['seeding']}), {km['n_init']} starts for every k, on {km['dtype']} "
+                     "features of every image")
     sample = b["clustering"].get("sample")
     if sample:
         parts.append(f"clustering on {b['clustering']['images']:,} of {sample['of_images']:,} images (a seeded sample "
