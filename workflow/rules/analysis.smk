@@ -54,6 +54,7 @@ rule embedding_stats:
         f"{RESULTS}/benchmarks/embedding_stats/{{model}}-{{dataset}}-{{alignment}}.tsv"
     conda:
         "../../envs/data.yaml"
+    threads: config["analysis"]["threads"]
     params:
         seed=config["seed"],
         max_pairs=config["analysis"]["max_pairs"],
@@ -78,6 +79,7 @@ rule compare_scorers:
         f"{RESULTS}/benchmarks/compare_scorers/{{model}}-{{dataset}}-{{alignment}}-{{protocol}}.tsv"
     conda:
         "../../envs/data.yaml"
+    threads: config["analysis"]["threads"]
     params:
         scorers=" ".join(config["analysis"]["scorers"]),
         seed=config["seed"],
