@@ -8,12 +8,12 @@ the identities (NMI and ARI, scikit-learn).
   threshold (two faces closer than the threshold are "the same person"), so the number of clusters is found.
 
 At LFW size (9,164 images of 1,680 people) the cost is K-means with about as many clusters as people, over the
-grid, on every image. Three choices keep it to seconds (issue 22), none of which changes the method: every k of the
-grid starts from the first k centres of one k-means++ seeding of the largest k per start (kmeans_starts: the prefix
-of a k-means++ seeding is a k-means++ seeding), so the sequential seeding runs once per start instead of once per k;
-the oracle's k is the grid's ratio 1, one fit for both; Lloyd's iterations run on float32 features (the seeding on
-float64, as scikit-learn's seeding upcasts float32 distance chunks: three times slower, profiled 2026-12-02), and the
-silhouettes and the average linkage share one cosine distance matrix.
+grid, on every image. These choices cut it (issue 22); the method stays k-means++ and Lloyd: every k of the grid
+starts from the first k centres of one k-means++ seeding of the largest k per start (kmeans_starts: the prefix of a
+k-means++ seeding is a k-means++ seeding), so the sequential seeding runs once per start instead of once per k; the
+oracle's k is the grid's ratio 1, one fit for both (so the oracle has 2 starts, where it had 4); Lloyd's iterations
+run on float32 features (the seeding on float64, as scikit-learn's seeding upcasts float32 distance chunks: three
+times slower, profiled 2026-12-02); and the silhouettes and the average linkage share one cosine distance matrix.
 The grid is not searched on a sample of people: a sample is less crowded than the whole, its silhouettes favour
 other k, and in a weakly separated test it chose k = 1.5x the identities where every image chose 0.25x.
 
@@ -61,14 +61,14 @@ def kmeans_starts(f: np.ndarray, k_max: int, seed: int, n: int) -> list[np.ndarr
     return [kmeans_plusplus(f, k_max, random_state=rng, n_local_trials=trials)[0] for _ in range(n)]
 
 
-def lloyd(f32: np.ndarray, starts: list[np.ndarray], k: int) -> tuple[np.ndarray, list[float]]:
+def lloyd(f32: np.ndarray, starts: list[np.ndarray], k: int) -> np.ndarray:
     """K-means (Lloyd) from the first ``k`` centres of each start on float32 features: the labels of the lowest
-    inertia, as KMeans(n_init=len(starts)) keeps, and every start's inertia."""
+    inertia, as KMeans(n_init=len(starts)) keeps."""
     from sklearn.cluster import KMeans
 
     fits = [KMeans(n_clusters=k, init=s[:k].astype(np.float32), n_init=1).fit(f32) for s in starts]
     best = min(range(len(fits)), key=lambda i: fits[i].inertia_)  # the first of equal inertias
-    return fits[best].labels_, [float(m.inertia_) for m in fits]
+    return fits[best].labels_
 
 
 def _k_of(ratio: float, n_ids: int) -> int:
@@ -86,16 +86,15 @@ def grid_ks(n_images: int, n_ids: int, ratios=RATIOS) -> list[int]:
     return ks
 
 
-def search_k(f: np.ndarray, n_ids: int, starts: list[np.ndarray], distances: np.ndarray, *,
+def search_k(f32: np.ndarray, n_ids: int, starts: list[np.ndarray], distances: np.ndarray, *,
              ratios=RATIOS) -> tuple[dict, dict[int, np.ndarray]]:
     """The k = ratio x identities of the best cosine silhouette over the grid, on every image, and the labels of
     every k; ``distances`` is the images' cosine distance matrix, computed once for every k."""
     from sklearn.metrics import silhouette_score
 
-    f32 = f.astype(np.float32)
     silhouettes, labels, best = {}, {}, None
-    for k in grid_ks(len(f), n_ids, ratios):
-        labels[k], _ = lloyd(f32, starts, k)
+    for k in grid_ks(len(f32), n_ids, ratios):
+        labels[k] = lloyd(f32, starts, k)
         silhouettes[str(k)] = float(silhouette_score(distances, labels[k], metric="precomputed"))
         if best is None or silhouettes[str(k)] > silhouettes[str(best)]:  # the first of equal bests
             best = k
@@ -144,8 +143,9 @@ def cluster_embeddings(features: np.ndarray, identities, *, threshold: float, se
                          "max_images": int(max_images), "seed": [seed, 15], "unit": "whole identities"}
     starts = kmeans_starts(f, max(grid_ks(len(f), n_ids) + [n_ids]), seed, N_INIT)
     distances = cosine_distances(f)
-    search, labels = search_k(f, n_ids, starts, distances)
-    oracle = labels[n_ids] if n_ids in labels else lloyd(f.astype(np.float32), starts, n_ids)[0]
+    f32 = f.astype(np.float32)
+    search, labels = search_k(f32, n_ids, starts, distances)
+    oracle = labels[n_ids] if n_ids in labels else lloyd(f32, starts, n_ids)
     out["kmeans-oracle"] = _scores(ids, oracle)
     out["kmeans-silhouette"] = {**_scores(ids, labels[search["k"]]), **search}
     out["agglomerative"] = {**_scores(ids, average_linkage_labels(distances, 1.0 - threshold)), "linkage": "average"}
