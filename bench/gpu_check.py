@@ -19,6 +19,7 @@ gpu_check-dry-run.json).
 from __future__ import annotations
 
 import argparse
+import datetime
 import os
 import socket
 import tempfile
@@ -37,6 +38,8 @@ from facebench.models.inputs import to_model_input
 from facebench.train import distributed
 from facebench.train.augment import augment
 
+# the DDP part's own limit, inside the script's 480 s: a hang is recorded as its error and the JSON is still written
+DDP_DEADLINE_S = 120
 TARGETS = {"mobilefacenet_train_amp": 4000, "iresnet50_train_amp": 1500, "embed": 10000, "loader_over_step": 10}
 # (name, backbone, args, input size): the three of the issue at the sizes the field trains them
 BACKBONES = [
@@ -123,7 +126,7 @@ def step_rate(backbone, args, size, device, batch, steps, dtype) -> dict:
         loss.backward()
         opt.step()
 
-    for _ in range(3):  # warm-up: allocator, cuDNN kernel choice
+    for _ in range(3 if device.type == "cuda" else 1):  # warm-up: allocator, cuDNN kernel choice (CPU: emulated bf16)
         one()
     sync(device)
     t0 = time.perf_counter()
@@ -285,7 +288,11 @@ def one_rank_group(cuda: bool) -> dict:
     from torch.nn.parallel import DistributedDataParallel
 
     backend = "nccl" if cuda else "gloo"
-    dist.init_process_group(backend, init_method=f"tcp://127.0.0.1:{free_port()}", rank=0, world_size=1)
+    if not cuda:
+        os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")  # a group of one: no hostname lookup, no outside interface
+    # an in-process store: a group of one needs no rendezvous socket, so nothing can wait on a port someone else took
+    dist.init_process_group(backend, store=dist.HashStore(), rank=0, world_size=1,
+                            timeout=datetime.timedelta(seconds=DDP_DEADLINE_S))
     try:
         device = torch.device("cuda" if cuda else "cpu")
         v = torch.ones(4, device=device)
@@ -301,7 +308,13 @@ def one_rank_group(cuda: bool) -> dict:
 def ddp_rate(cuda: bool, batch: int, steps: int) -> dict:
     size = torch.cuda.device_count() if cuda else 1
     results = mp.get_context("spawn").SimpleQueue()
-    mp.spawn(ddp_worker, args=(size, free_port(), cuda, batch, steps, results), nprocs=size)
+    workers = mp.spawn(ddp_worker, args=(size, free_port(), cuda, batch, steps, results), nprocs=size, join=False)
+    deadline = time.monotonic() + DDP_DEADLINE_S
+    while not workers.join(timeout=5):  # raises if a worker failed
+        if time.monotonic() > deadline:  # a hung rendezvous becomes this part's error, not the whole check's kill
+            for p in workers.processes:
+                p.kill()
+            raise TimeoutError(f"{size} DDP worker(s) not done after {DDP_DEADLINE_S} s")
     out = results.get()
     if size == 1:
         out["group_of_one"] = one_rank_group(cuda)
@@ -338,7 +351,8 @@ def main():
     big = {"loss_steps": 50, "loss_batch": 128, "loss_size": (112, 112), "batch": 512, "steps": 20,
            "embed_batch": args.gpu_batch_size, "embed_batches": 40, "embed_faces": 40 * args.gpu_batch_size,
            "loader_batches": 20, "mtcnn_images": 512, "ddp_batch": 512}
-    toy = {"loss_steps": 3, "loss_batch": 16, "loss_size": (32, 32), "batch": 8, "steps": 1,
+    # (a CPU without native bf16/fp16 emulates autocast: about 2 s a step, so two steps of 8 for each of 22 pairs)
+    toy = {"loss_steps": 2, "loss_batch": 8, "loss_size": (32, 32), "batch": 8, "steps": 1,
            "embed_batch": 8, "embed_batches": 2, "embed_faces": 12, "loader_batches": 2, "mtcnn_images": 4,
            "ddp_batch": 8}
     s = big if cuda else toy
