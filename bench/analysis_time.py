@@ -83,6 +83,7 @@ def main():
     ap.add_argument("--dim", type=int, default=512)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-cpd", action="store_true")
+    ap.add_argument("--threads", type=int, default=2, help="compare_scorers' folds at once (analysis.threads)")
     args = ap.parse_args()
     scale = 0.1 if args.small else 1.0
     data = synthetic(scale, args.dim, seed=args.seed)
@@ -92,8 +93,9 @@ def main():
     stats, seconds["embedding_stats"], cpu["embedding_stats"] = timed(
         embedding_stats, emb, data["ident_paths"], data["ident_ids"], threshold=0.3, seed=args.seed)
     sc, seconds["compare_scorers"], cpu["compare_scorers"] = timed(compare_scorers, emb, data["pairs"],
-                                                                   seed=args.seed)
-    result = {"scale": scale, "embedding_size": args.dim, "images": int(len(emb["paths"])), "people": data["people"],
+                                                                   seed=args.seed, threads=args.threads)
+    result = {"scale": scale, "embedding_size": args.dim, "threads": args.threads, "images": int(len(emb["paths"])),
+              "people": data["people"],
               "identification_images": len(data["ident_paths"]),
               "identification_people": data["identification_people"], "pairs": int(len(data["pairs"]["label"])),
               "target_seconds_per_rule": 10,

@@ -101,3 +101,15 @@ def test_fold_scores_are_reproducible_for_a_seed():
     a, _ = scorers.fold_scores(feats, ids, i1, i1 + 1, folds, "chi2-svm", seed=5)
     b, _ = scorers.fold_scores(feats, ids, i1, i1 + 1, folds, "chi2-svm", seed=5)
     assert np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("scorer", ["chi2-svm", "weighted-l1", "joint-bayesian"])
+def test_folds_fitted_in_threads_give_the_scores_and_records_of_one_by_one(scorer):
+    # a fold whose fit or scores landed under another fold's pairs would show here: the folds differ in people
+    feats, ids = identities(n_ids=40, per_id=4)
+    i1, folds = np.arange(0, 160, 2), np.repeat([0, 1, 2, 3], 20)
+    serial, rec_serial = scorers.fold_scores(feats, ids, i1, i1 + 1, folds, scorer, seed=3, n_pairs=200)
+    threaded, rec_threaded = scorers.fold_scores(feats, ids, i1, i1 + 1, folds, scorer, seed=3, n_pairs=200,
+                                                 threads=3)
+    np.testing.assert_allclose(threaded, serial, rtol=1e-9, atol=1e-12)  # BLAS thread count may move the last bits
+    assert rec_threaded == rec_serial and [r["fold"] for r in rec_threaded] == [0, 1, 2, 3]

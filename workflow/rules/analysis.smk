@@ -94,7 +94,8 @@ rule compare_scorers:
         ),
     shell:
         "python -m facebench compare-scorers --embeddings {input.embeddings} --pairs {input.pairs} --scorers {params.scorers} "
-        "--seed {params.seed} --n-pairs {params.n_pairs} --meta {params.meta} --out {output} > {log} 2>&1"
+        "--seed {params.seed} --n-pairs {params.n_pairs} --threads {threads} --meta {params.meta} --out {output} "
+        "> {log} 2>&1"
 
 
 rule cpd:

@@ -40,7 +40,7 @@ def cmd_compare_scorers(a):
     from facebench.io import load_npz
 
     result = compare_scorers(load_npz(a.embeddings), read_pairs_tsv(a.pairs), scorers=a.scorers, seed=a.seed,
-                             n_pairs=a.n_pairs)
+                             n_pairs=a.n_pairs, threads=a.threads or 1)
     finish(result, a, a.embeddings, a.pairs)
 
 
@@ -92,6 +92,7 @@ def register(add) -> None:
     sp.add_argument("--seed", type=int, default=schema.default("seed"))
     sp.add_argument("--n-pairs", type=int, default=schema.default("analysis.scorer_training_pairs"),
                     help="training pairs per fold for the learned scorers")
+    sp.add_argument("--threads", type=int, help="folds of a learned scorer fitted at once (default 1)")
     sp.add_argument("--meta", type=json_arg, help="JSON object merged into the output")
     sp.add_argument("--out", required=True)
 
