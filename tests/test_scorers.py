@@ -113,3 +113,22 @@ def test_folds_fitted_in_threads_give_the_scores_and_records_of_one_by_one(score
                                                  threads=3)
     np.testing.assert_allclose(threaded, serial, rtol=1e-9, atol=1e-12)  # BLAS thread count may move the last bits
     assert rec_threaded == rec_serial and [r["fold"] for r in rec_threaded] == [0, 1, 2, 3]
+
+
+def test_chi2_pair_vector_is_deepfaces_weighted_chi2_of_min_max_scaled_features():
+    rng = np.random.default_rng(1)
+    train = rng.normal(size=(50, 6)).astype(np.float32)
+    train[:, 5] = 0.25  # a constant dimension: span 1, not a division by zero
+    s = scorers.build("chi2-svm")
+    s.prepare(train)
+    a, b = 2 * rng.normal(size=(20, 6)).astype(np.float32), rng.normal(size=(20, 6)).astype(np.float32)
+    lo, hi = train.min(axis=0).astype(np.float64), train.max(axis=0).astype(np.float64)
+    span = np.where(hi > lo, hi - lo, 1.0)
+    u = np.clip((a - lo) / span, 0, 1)  # test values outside the training range clip to it
+    v = np.clip((b - lo) / span, 0, 1)
+    got = s.pair_vector(a.copy(), b.copy())
+    np.testing.assert_allclose(got, (u - v) ** 2 / (u + v + 1e-6), rtol=1e-5, atol=1e-6)
+    assert got.dtype == np.float32 and np.isfinite(got).all()
+    a0 = a.copy()
+    s.pair_vector(a, b)
+    assert np.array_equal(a, a0)  # computed in place, but never in the caller's arrays

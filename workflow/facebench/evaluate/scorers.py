@@ -115,9 +115,18 @@ class Chi2Svm(_PairClassifier):
         self.lo, self.hi = features.min(axis=0), features.max(axis=0)
 
     def pair_vector(self, a, b):
+        # (u - v)^2 / (u + v + 1e-6) of the scaled features, the same operations in place (the same bits): 40,000
+        # training pairs x 512 dimensions make each temporary 80 MB, and allocating them cost more than the arithmetic
         span = np.where(self.hi > self.lo, self.hi - self.lo, 1.0)
-        u, v = (np.clip((x - self.lo) / span, 0.0, 1.0) for x in (a, b))
-        return (u - v) ** 2 / (u + v + 1e-6)
+        u, v = np.subtract(a, self.lo), np.subtract(b, self.lo)
+        for x in (u, v):
+            np.divide(x, span, out=x)
+            np.clip(x, 0.0, 1.0, out=x)
+        diff = np.subtract(u, v)
+        np.multiply(diff, diff, out=diff)
+        np.add(u, v, out=u)
+        u += 1e-6
+        return np.divide(diff, u, out=diff)
 
     def make_model(self, seed):
         from sklearn.svm import LinearSVC
