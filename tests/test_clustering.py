@@ -44,14 +44,14 @@ def uneven(n_ids=120, dim=32, spread=0.6, seed=0):
 
 
 def test_average_linkage_matches_scikit_learns_cosine_agglomerative():
-    from facebench.analysis.clustering import average_linkage_labels, cosine_distances
+    from facebench.analysis.clustering import average_linkage_labels, condensed_distances, cosine_distances
     from facebench.evaluate.scores import unit_rows
     from sklearn.cluster import AgglomerativeClustering
     from sklearn.metrics import adjusted_rand_score
 
     f, _ = uneven(n_ids=40, spread=0.9)
     for cut in (0.3, 0.6, 0.9):
-        ours = average_linkage_labels(cosine_distances(unit_rows(f)), cut)
+        ours = average_linkage_labels(condensed_distances(cosine_distances(unit_rows(f))), len(f), cut)
         theirs = AgglomerativeClustering(n_clusters=None, metric="cosine", linkage="average",
                                          distance_threshold=cut).fit(f).labels_
         assert len(np.unique(ours)) == len(np.unique(theirs)) and adjusted_rand_score(ours, theirs) == 1.0
@@ -107,3 +107,15 @@ def test_the_first_k_centres_of_one_seeding_are_the_k_means_plus_plus_seeding_of
     for k in (5, 12, 40):
         short = kmeans_plusplus(f, k, random_state=np.random.RandomState(3), n_local_trials=2 + int(np.log(40)))[0]
         assert np.array_equal(first[:k], short), k
+
+
+def test_condensed_distances_are_scipys_squareform_in_float64():
+    from facebench.analysis.clustering import condensed_distances, cosine_distances
+    from facebench.evaluate.scores import unit_rows
+    from scipy.spatial.distance import squareform
+
+    f, _ = uneven(n_ids=12, spread=0.7)
+    d = cosine_distances(unit_rows(f))
+    got = condensed_distances(d)
+    assert got.dtype == np.float64 and np.array_equal(got, squareform(d, checks=False).astype(np.float64))
+    assert len(condensed_distances(d[:1, :1])) == 0

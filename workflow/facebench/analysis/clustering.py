@@ -18,7 +18,7 @@ The grid is not searched on a sample of people: a sample is less crowded than th
 other k, and in a weakly separated test it chose k = 1.5x the identities where every image chose 0.25x.
 
 Average linkage and the silhouette hold all n^2 / 2 distances: above ``max_images`` images (analysis.
-cluster_max_images, 15,000: about 2.5 GB at the cap; LFW's 9,164 are all taken) every method runs on the images of a
+cluster_max_images, 15,000: about 1.8 GB at the cap; LFW's 9,164 are all taken) every method runs on the images of a
 seeded sample of whole identities, which the output states (``sample``).
 """
 from __future__ import annotations
@@ -105,23 +105,36 @@ def cosine_distances(f: np.ndarray) -> np.ndarray:
     """n x n cosine distances of unit rows from one float32 BLAS product, zero diagonal (what silhouette_score's
     "precomputed" checks), clipped to [0, 2] against rounding."""
     f = f.astype(np.float32)  # half the memory of float64
-    d = 1.0 - f @ f.T
+    d = f @ f.T
+    np.subtract(1.0, d, out=d)  # in place: one n x n matrix at a time
     np.clip(d, 0.0, 2.0, out=d)
     np.fill_diagonal(d, 0.0)
     return d
 
 
-def average_linkage_labels(distances: np.ndarray, cut: float) -> np.ndarray:
-    """Average-linkage clusters at cosine distance ``cut`` from the images' cosine distance matrix (as sklearn's
-    AgglomerativeClustering with metric="cosine", distance_threshold=cut): the distances come from one BLAS product
-    (cosine_distances), where sklearn would hand scipy the features and scipy's pdist computes the 42 million cosine
-    distances of LFW one pair at a time."""
-    from scipy.cluster.hierarchy import fcluster, linkage
-    from scipy.spatial.distance import squareform
+def condensed_distances(distances: np.ndarray) -> np.ndarray:
+    """The upper triangle of a square distance matrix as scipy's linkage takes it (float64, n(n-1)/2 entries, row
+    by row as scipy's squareform orders it). Filled row by row: squareform of the float32 matrix and a cast would
+    hold a third copy at once."""
+    n = len(distances)
+    out = np.empty(n * (n - 1) // 2, dtype=np.float64)
+    start = 0
+    for i in range(n - 1):
+        out[start:start + n - 1 - i] = distances[i, i + 1:]
+        start += n - 1 - i
+    return out
 
-    if len(distances) < 2:
-        return np.zeros(len(distances), dtype=np.int64)
-    z = linkage(squareform(distances, checks=False), method="average")  # condensed, as float64
+
+def average_linkage_labels(condensed: np.ndarray, n: int, cut: float) -> np.ndarray:
+    """Average-linkage clusters at cosine distance ``cut`` of ``n`` images from their condensed cosine distances (as
+    sklearn's AgglomerativeClustering with metric="cosine", distance_threshold=cut): the distances come from one BLAS
+    product (cosine_distances), where sklearn would hand scipy the features and scipy's pdist computes the 42 million
+    cosine distances of LFW one pair at a time."""
+    from scipy.cluster.hierarchy import fcluster, linkage
+
+    if n < 2:
+        return np.zeros(n, dtype=np.int64)
+    z = linkage(condensed, method="average")
     # sklearn cuts where a merge distance reaches the threshold: merges strictly below it are kept
     n_clusters = int((z[:, 2] >= cut).sum()) + 1
     return fcluster(z, n_clusters, criterion="maxclust")
@@ -148,5 +161,10 @@ def cluster_embeddings(features: np.ndarray, identities, *, threshold: float, se
     oracle = labels[n_ids] if n_ids in labels else lloyd(f32, starts, n_ids)
     out["kmeans-oracle"] = _scores(ids, oracle)
     out["kmeans-silhouette"] = {**_scores(ids, labels[search["k"]]), **search}
-    out["agglomerative"] = {**_scores(ids, average_linkage_labels(distances, 1.0 - threshold)), "linkage": "average"}
+    condensed = condensed_distances(distances)
+    # the square matrix goes before the linkage, which copies the condensed one: the peak is 8 n^2 bytes (square
+    # float32 + condensed float64, then two condensed), where it was 12 n^2 (profiled at 8,000 images)
+    del distances
+    agglomerative = average_linkage_labels(condensed, len(f), 1.0 - threshold)
+    out["agglomerative"] = {**_scores(ids, agglomerative), "linkage": "average"}
     return out
