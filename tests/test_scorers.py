@@ -126,9 +126,22 @@ def test_chi2_pair_vector_is_deepfaces_weighted_chi2_of_min_max_scaled_features(
     span = np.where(hi > lo, hi - lo, 1.0)
     u = np.clip((a - lo) / span, 0, 1)  # test values outside the training range clip to it
     v = np.clip((b - lo) / span, 0, 1)
-    got = s.pair_vector(a.copy(), b.copy())
+    a0, b0 = a.copy(), b.copy()
+    tu, tv = s.transform(a), s.transform(b)
+    got = s.pair_vector(tu, tv)
     np.testing.assert_allclose(got, (u - v) ** 2 / (u + v + 1e-6), rtol=1e-5, atol=1e-6)
     assert got.dtype == np.float32 and np.isfinite(got).all()
-    a0 = a.copy()
-    s.pair_vector(a, b)
-    assert np.array_equal(a, a0)  # computed in place, but never in the caller's arrays
+    assert np.array_equal(a, a0) and np.array_equal(b, b0)  # computed in place, but never in the caller's arrays
+
+
+def test_pair_vectors_from_rows_transformed_once_are_those_of_each_pair_transformed():
+    """The learned pair classifiers transform each image once and index the rows: the same bits as transforming
+    the two images of every pair."""
+    rng = np.random.default_rng(2)
+    feats = rng.normal(size=(30, 8)).astype(np.float32)
+    i, j = rng.integers(0, 30, 100), rng.integers(0, 30, 100)
+    for name in ("chi2-svm", "weighted-l1"):
+        s = scorers.build(name)
+        s.prepare(feats)
+        t = s.transform(feats)
+        assert np.array_equal(s.pair_vector(t[i], t[j]), s.pair_vector(s.transform(feats[i]), s.transform(feats[j])))
