@@ -8,7 +8,9 @@ power law fitted to LFW's (530 at the top, about half of the people with exactly
 
 Times ``embedding_stats`` (distance histograms + clustering), ``compare_scorers`` (every scorer, 10 folds) and
 ``embedding_gap`` (CPD, 1,000 points); the figures before issue 22 are the rules' benchmark files of a run at an
-earlier commit (bench/dag_time.py). ``--small`` runs a tenth of LFW to check the script works.
+earlier commit (bench/dag_time.py). The learned scorers fit on ``--pairs`` training pairs per fold (the config default,
+5,000) and, unless ``--old-pairs 0``, once more on the 20,000 the default was before 2026-12-03, so the JSON shows the
+accuracy and time of both. ``--small`` runs a tenth of LFW to check the script works.
 Writes results/bench/analysis_time.json.
 """
 from __future__ import annotations
@@ -84,6 +86,8 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-cpd", action="store_true")
     ap.add_argument("--threads", type=int, default=2, help="compare_scorers' folds at once (analysis.threads)")
+    ap.add_argument("--pairs", type=int, default=5000, help="training pairs per fold (analysis.scorer_training_pairs)")
+    ap.add_argument("--old-pairs", type=int, default=20000, help="the former default, compared (0: skip)")
     args = ap.parse_args()
     scale = 0.1 if args.small else 1.0
     data = synthetic(scale, args.dim, seed=args.seed)
@@ -93,8 +97,10 @@ def main():
     stats, seconds["embedding_stats"], cpu["embedding_stats"] = timed(
         embedding_stats, emb, data["ident_paths"], data["ident_ids"], threshold=0.3, seed=args.seed)
     sc, seconds["compare_scorers"], cpu["compare_scorers"] = timed(compare_scorers, emb, data["pairs"],
-                                                                   seed=args.seed, threads=args.threads)
-    result = {"scale": scale, "embedding_size": args.dim, "threads": args.threads, "images": int(len(emb["paths"])),
+                                                                   seed=args.seed, n_pairs=args.pairs,
+                                                                   threads=args.threads)
+    result = {"scale": scale, "embedding_size": args.dim, "threads": args.threads,
+              "scorer_training_pairs": args.pairs, "images": int(len(emb["paths"])),
               "people": data["people"],
               "identification_images": len(data["ident_paths"]),
               "identification_people": data["identification_people"], "pairs": int(len(data["pairs"]["label"])),
@@ -102,6 +108,15 @@ def main():
               "embedding_stats": {"clustering": stats["clustering"], "d_prime": stats["distances"]["d_prime"]},
               "compare_scorers": {n: {k: v[k] for k in ("accuracy", "auc", "seconds")}
                                   for n, v in sc["scorers"].items()}}
+    if args.old_pairs:
+        learned = [n for n, v in sc["scorers"].items() if v["learned"]]
+        old, old_seconds, _ = timed(compare_scorers, emb, data["pairs"], scorers=learned, seed=args.seed,
+                                    n_pairs=args.old_pairs, threads=args.threads)
+        result["compare_scorers_old_pairs"] = {
+            "scorer_training_pairs": args.old_pairs, "seconds": old_seconds,
+            "scorers": {n: {k: v[k] for k in ("accuracy", "auc", "seconds")} for n, v in old["scorers"].items()},
+            "accuracy_change_pp": {n: round(100 * (sc["scorers"][n]["accuracy"] - v["accuracy"]), 3)
+                                   for n, v in old["scorers"].items()}}
     if not args.no_cpd:
         rng = np.random.default_rng(args.seed)
         f = emb["features"]
