@@ -10,7 +10,10 @@ Times ``embedding_stats`` (distance histograms + clustering), ``compare_scorers`
 ``embedding_gap`` (CPD, 1,000 points); the figures before issue 22 are the rules' benchmark files of a run at an
 earlier commit (bench/dag_time.py). The learned scorers fit on ``--pairs`` training pairs per fold (the config default,
 5,000) and, unless ``--old-pairs 0``, once more on the 20,000 the default was before 2026-12-03, so the JSON shows the
-accuracy and time of both. ``--small`` runs a tenth of LFW to check the script works.
+accuracy and time of both. K-means's seeding (clustering.kmeans_starts, from the distance matrix since 2026-12-03) is
+compared with scikit-learn's kmeans_plusplus, which it replaced, at the oracle's k: the time of both seedings and the
+NMI / ARI of the K-means fits from each (``seeding``; ``--no-seeding`` skips it). ``--small`` runs a tenth of LFW
+to check the script works.
 Writes results/bench/analysis_time.json.
 """
 from __future__ import annotations
@@ -69,6 +72,34 @@ def synthetic(scale: float = 1.0, dim: int = 512, noise: float = 0.8, seed: int 
             "pairs": pairs, "people": int(len(counts)), "identification_people": multi}
 
 
+def seeding_comparison(data: dict, seed: int) -> dict:
+    """The oracle's K-means (2 starts, k = identities) from our seeding and from scikit-learn's, on the same images."""
+    from facebench.analysis.clustering import cosine_distances, kmeans_starts, lloyd
+    from facebench.evaluate.scores import unit_rows
+    from sklearn.cluster import KMeans, kmeans_plusplus
+    from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+
+    rows = np.flatnonzero(np.isin(data["emb"]["paths"], data["ident_paths"]))
+    u = unit_rows(data["emb"]["features"][rows])
+    ids = np.asarray(data["ident_ids"])
+    k = len(np.unique(ids))
+    f32 = u.astype(np.float32)
+    distances = cosine_distances(u)
+    starts, ours_s, _ = timed(kmeans_starts, distances, k, seed, 2)
+    ours = lloyd(f32, starts, k)
+    rng = np.random.RandomState(seed)
+    theirs_starts, theirs_s, _ = timed(lambda: [kmeans_plusplus(u.astype(np.float64), k, random_state=rng)[0]
+                                                 for _ in range(2)])
+    fits = [KMeans(n_clusters=k, init=c.astype(np.float32), n_init=1).fit(f32) for c in theirs_starts]
+    theirs = min(fits, key=lambda m: m.inertia_).labels_
+    return {"k": k, "starts": 2,
+            "ours": {"seconds": ours_s, "nmi": float(normalized_mutual_info_score(ids, ours)),
+                     "ari": float(adjusted_rand_score(ids, ours))},
+            "scikit_learn_kmeans_plusplus": {"seconds": theirs_s,
+                                             "nmi": float(normalized_mutual_info_score(ids, theirs)),
+                                             "ari": float(adjusted_rand_score(ids, theirs))}}
+
+
 def timed(fn, *args, **kwargs):
     t0, c0 = time.perf_counter(), time.process_time()
     out = fn(*args, **kwargs)
@@ -85,6 +116,7 @@ def main():
     ap.add_argument("--dim", type=int, default=512)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-cpd", action="store_true")
+    ap.add_argument("--no-seeding", action="store_true", help="skip the comparison with scikit-learn's seeding")
     ap.add_argument("--threads", type=int, default=2, help="compare_scorers' folds at once (analysis.threads)")
     ap.add_argument("--pairs", type=int, default=5000, help="training pairs per fold (analysis.scorer_training_pairs)")
     ap.add_argument("--old-pairs", type=int, default=20000, help="the former default, compared (0: skip)")
@@ -117,6 +149,8 @@ def main():
             "scorers": {n: {k: v[k] for k in ("accuracy", "auc", "seconds")} for n, v in old["scorers"].items()},
             "accuracy_change_pp": {n: round(100 * (sc["scorers"][n]["accuracy"] - v["accuracy"]), 3)
                                    for n, v in old["scorers"].items()}}
+    if not args.no_seeding:
+        result["seeding"] = seeding_comparison(data, args.seed)
     if not args.no_cpd:
         rng = np.random.default_rng(args.seed)
         f = emb["features"]

@@ -97,16 +97,54 @@ def test_above_the_cap_every_method_runs_on_a_stated_sample_of_whole_identities(
         {k: direct[k] for k in ("kmeans-oracle", "kmeans-silhouette", "agglomerative")}
 
 
+def seeding_inputs(n_ids=30, seed=0):
+    from facebench.analysis.clustering import cosine_distances
+    from facebench.evaluate.scores import unit_rows
+
+    f, ids = uneven(n_ids=n_ids, seed=seed)
+    u = unit_rows(f)
+    return u, ids, cosine_distances(u)
+
+
 def test_the_first_k_centres_of_one_seeding_are_the_k_means_plus_plus_seeding_of_k():
     # why one seeding of the largest k serves the whole grid: k-means++ chooses each centre from the ones before it
     from facebench.analysis.clustering import kmeans_starts
+
+    _, _, d = seeding_inputs()
+    first, second = kmeans_starts(d, 40, seed=3, n=2)
+    assert len(set(first.tolist())) == 40  # a centre is never drawn twice: its own distance is zero
+    assert not np.array_equal(first, second)  # each start its own draws
+    for k in (5, 12):
+        assert np.array_equal(first[:k], kmeans_starts(d, k, seed=3, n=1, trials=2 + int(np.log(40)))[0])
+    assert np.array_equal(first, kmeans_starts(d, 40, seed=3, n=2)[0])  # seeded
+
+
+def test_seeding_from_the_distance_matrix_is_as_good_as_scikit_learns_kmeans_plusplus():
+    # the same algorithm on the same points: the potential (sum of squared distances to the nearest centre) of its
+    # seedings matches scikit-learn's on average over seeds, and separated identities get one centre each
+    from facebench.analysis.clustering import kmeans_starts
     from sklearn.cluster import kmeans_plusplus
 
-    f, _ = uneven(n_ids=30)
-    first = kmeans_starts(f, 40, seed=3, n=2)[0]
-    for k in (5, 12, 40):
-        short = kmeans_plusplus(f, k, random_state=np.random.RandomState(3), n_local_trials=2 + int(np.log(40)))[0]
-        assert np.array_equal(first[:k], short), k
+    u, ids, d = seeding_inputs(n_ids=60, seed=1)
+
+    def potential(centres):
+        return float((((u[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2)).min(axis=1).sum())
+
+    k = 60
+    trials = 2 + int(np.log(k))
+    ours = np.mean([potential(u[s]) for s in kmeans_starts(d, k, seed=0, n=8)])
+    theirs = np.mean([potential(kmeans_plusplus(u, k, random_state=np.random.RandomState(r), n_local_trials=trials)[0])
+                      for r in range(8)])
+    assert abs(ours - theirs) < 0.05 * theirs
+    uniform = np.mean([potential(u[np.random.default_rng(r).choice(len(u), k, replace=False)]) for r in range(8)])
+    assert ours < 0.9 * uniform  # D^2 sampling does better than centres drawn uniformly
+
+    f, blob_ids = blobs(n_ids=8, per_id=10, spread=0.05)
+    from facebench.analysis.clustering import cosine_distances
+    from facebench.evaluate.scores import unit_rows
+
+    chosen = kmeans_starts(cosine_distances(unit_rows(f)), 8, seed=0, n=3)
+    assert all(len(np.unique(blob_ids[c])) == 8 for c in chosen)
 
 
 def test_condensed_distances_are_scipys_squareform_in_float64():

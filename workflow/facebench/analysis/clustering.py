@@ -11,9 +11,10 @@ At LFW size (9,164 images of 1,680 people) the cost is K-means with about as man
 grid, on every image. These choices cut it (issue 22); the method stays k-means++ and Lloyd: every k of the grid
 starts from the first k centres of one k-means++ seeding of the largest k per start (kmeans_starts: the prefix of a
 k-means++ seeding is a k-means++ seeding), so the sequential seeding runs once per start instead of once per k; the
-oracle's k is the grid's ratio 1, one fit for both (so the oracle has 2 starts, where it had 4); Lloyd's iterations
-run on float32 features (the seeding on float64, as scikit-learn's seeding upcasts float32 distance chunks: three
-times slower, profiled 2026-12-02); and the silhouettes and the average linkage share one cosine distance matrix.
+oracle's k is the grid's ratio 1, one fit for both; every fit has one start (N_INIT), where the oracle had 4 and the
+grid 2; Lloyd's iterations run on float32 features; and the seeding, the silhouettes and the average linkage share
+one cosine distance matrix (the seeding reads a candidate's distances from it instead of recomputing them from every
+feature).
 The grid is not searched on a sample of people: a sample is less crowded than the whole, its silhouettes favour
 other k, and in a weakly separated test it chose k = 1.5x the identities where every image chose 0.25x.
 
@@ -28,7 +29,9 @@ import numpy as np
 from facebench.evaluate.scores import unit_rows
 
 RATIOS = (0.25, 0.5, 0.75, 1.0, 1.25, 1.5)  # k / number of identities, the silhouette grid
-N_INIT = 2  # k-means++ starts of every K-means fit (the oracle's k is the grid's ratio 1: one fit serves both)
+# k-means++ starts of every K-means fit: one, scikit-learn's own default for k-means++ (n_init="auto"); two cost half
+# the rule's time at LFW size and moved the oracle's NMI by 0.001 (bench/analysis_time.py, 2026-12-03)
+N_INIT = 1
 MAX_IMAGES = 15000  # analysis.cluster_max_images
 
 
@@ -49,24 +52,41 @@ def _scores(identities, labels) -> dict:
             "ari": float(adjusted_rand_score(identities, labels))}
 
 
-def kmeans_starts(f: np.ndarray, k_max: int, seed: int, n: int) -> list[np.ndarray]:
-    """``n`` k-means++ seedings of ``k_max`` centres (scikit-learn's greedy variant, in float64: on float32 its
-    distance chunks are upcast, three times slower). k-means++ picks centres one after another from the ones before,
-    so the first k centres of a seeding are a k-means++ seeding of k: one seeding serves every k of the grid, where
-    a seeding per k repeated the sequential, memory-bound pass over the images (issue 22)."""
-    from sklearn.cluster import kmeans_plusplus
+def kmeans_starts(distances: np.ndarray, k_max: int, seed: int, n: int, trials: int | None = None) -> list[np.ndarray]:
+    """``n`` greedy k-means++ seedings of ``k_max`` centres (Arthur & Vassilvitskii 2007, with ``trials`` candidates
+    per centre, by default 2 + ln k_max as scikit-learn's, the one that lowers the potential most kept), as row
+    indices of the images.
 
-    rng = np.random.RandomState(seed)
-    trials = 2 + int(np.log(k_max))  # scikit-learn's default for k_max, fixed for every prefix
-    return [kmeans_plusplus(f, k_max, random_state=rng, n_local_trials=trials)[0] for _ in range(n)]
+    The images are unit rows, so a squared Euclidean distance is twice the cosine distance: every candidate's
+    distances are one row of ``distances``, the matrix the silhouettes and the linkage use. scikit-learn's
+    kmeans_plusplus takes features only and recomputes them from every feature for every candidate: that pass, 2,520
+    times per start at LFW size, was most of the rule's time (issue 22). k-means++ picks each centre from the ones
+    before, so the first k of a seeding are a k-means++ seeding of k: one seeding serves every k of the grid."""
+    m = len(distances)
+    trials = trials or 2 + int(np.log(k_max))  # fixed for every prefix
+    seedings = []
+    for start in range(n):
+        rng = np.random.default_rng([seed, 16, start])
+        chosen = np.empty(k_max, dtype=np.int64)
+        chosen[0] = rng.integers(m)
+        closest = distances[chosen[0]].astype(np.float64)  # each image's distance to its nearest centre so far
+        for c in range(1, k_max):
+            # D^2 sampling: candidates drawn with probability proportional to that distance
+            draws = rng.uniform(size=trials) * closest.sum()
+            candidates = np.minimum(np.searchsorted(np.cumsum(closest), draws), m - 1)
+            after = np.minimum(closest, distances[candidates])
+            best = int(np.argmin(after.sum(axis=1)))  # the first of equal potentials
+            chosen[c], closest = candidates[best], after[best]
+        seedings.append(chosen)
+    return seedings
 
 
 def lloyd(f32: np.ndarray, starts: list[np.ndarray], k: int) -> np.ndarray:
-    """K-means (Lloyd) from the first ``k`` centres of each start on float32 features: the labels of the lowest
-    inertia, as KMeans(n_init=len(starts)) keeps."""
+    """K-means (Lloyd) from the images of the first ``k`` centres of each start (kmeans_starts) on float32 features:
+    the labels of the lowest inertia, as KMeans(n_init=len(starts)) keeps."""
     from sklearn.cluster import KMeans
 
-    fits = [KMeans(n_clusters=k, init=s[:k].astype(np.float32), n_init=1).fit(f32) for s in starts]
+    fits = [KMeans(n_clusters=k, init=f32[s[:k]], n_init=1).fit(f32) for s in starts]
     best = min(range(len(fits)), key=lambda i: fits[i].inertia_)  # the first of equal inertias
     return fits[best].labels_
 
@@ -150,12 +170,12 @@ def cluster_embeddings(features: np.ndarray, identities, *, threshold: float, se
     n_ids = len(np.unique(ids))
     out = {"images": int(len(f)), "identities": n_ids, "seed": seed, "threshold": float(threshold),
            "kmeans": {"init": "k-means++", "seeding": "one per start at the largest k, its first k centres for each k",
-                      "dtype": "float32 (seeding in float64)", "n_init": N_INIT}}
+                      "dtype": "float32", "n_init": N_INIT}}
     if len(rows) < len(codes):
         out["sample"] = {"of_images": int(len(codes)), "of_identities": int(codes.max()) + 1,
                          "max_images": int(max_images), "seed": [seed, 15], "unit": "whole identities"}
-    starts = kmeans_starts(f, max(grid_ks(len(f), n_ids) + [n_ids]), seed, N_INIT)
     distances = cosine_distances(f)
+    starts = kmeans_starts(distances, max(grid_ks(len(f), n_ids) + [n_ids]), seed, N_INIT)
     f32 = f.astype(np.float32)
     search, labels = search_k(f32, n_ids, starts, distances)
     oracle = labels[n_ids] if n_ids in labels else lloyd(f32, starts, n_ids)
