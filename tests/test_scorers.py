@@ -64,6 +64,34 @@ def test_joint_bayesian_em_recovers_the_generating_covariances():
     assert np.allclose(est_mu, s_mu, atol=0.25) and np.allclose(est_eps, s_eps, atol=0.05)
 
 
+def test_joint_bayesian_em_is_the_textbook_em_step_for_step():
+    # the oracle: each class's posterior by plain inversion, each image's residual summed one by one
+    rng = np.random.default_rng(1)
+    d, sizes = 6, rng.integers(2, 9, 80)
+    codes = np.repeat(np.arange(len(sizes)), sizes)
+    a = rng.normal(size=(d, d))
+    x = rng.normal(size=(len(sizes), d))[codes] * 2 + rng.normal(size=(len(codes), d)) @ a
+    x -= x.mean(0)
+    steps = 4
+    ours_mu, ours_eps, done = scorers._joint_bayesian_em(x, codes, steps, 0.0)
+    assert done == steps
+
+    means = np.stack([x[codes == c].mean(0) for c in range(len(sizes))])
+    ridge = 1e-6 * np.eye(d)
+    s_mu = np.cov(means, rowvar=False, bias=True) + ridge
+    s_eps = np.cov(x - means[codes], rowvar=False, bias=True) + ridge
+    for _ in range(steps):
+        mu, post = np.zeros((len(sizes), d)), np.zeros((len(sizes), d, d))
+        for c, m in enumerate(sizes):
+            post[c] = np.linalg.inv(np.linalg.inv(s_mu) + m * np.linalg.inv(s_eps))
+            mu[c] = post[c] @ np.linalg.inv(s_eps) @ x[codes == c].sum(0)
+        eps = x - mu[codes]
+        new_mu = (mu.T @ mu + post.sum(0)) / len(sizes) + ridge
+        new_eps = (eps.T @ eps + (post * sizes[:, None, None]).sum(0)) / len(x) + ridge
+        s_mu, s_eps = (new_mu + new_mu.T) / 2, (new_eps + new_eps.T) / 2
+    assert np.allclose(ours_mu, s_mu, rtol=1e-8, atol=1e-10) and np.allclose(ours_eps, s_eps, rtol=1e-8, atol=1e-10)
+
+
 def test_joint_bayesian_ratio_prefers_the_same_person():
     """The log-likelihood ratio is higher for two draws of one identity than for two identities (on average)."""
     feats, ids = identities(n_ids=60, dim=12)

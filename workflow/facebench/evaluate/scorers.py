@@ -205,7 +205,10 @@ def _joint_bayesian_em(x: np.ndarray, codes: np.ndarray, iterations: int, tol: f
 
     The M-step adds the posterior covariance of mu (the same for eps, as eps = x - mu) to the outer products of the
     posterior means: the paper's M-step leaves it out, which shrinks S_eps by (m-1)/m (a fifth with 5 images per
-    person, seen in tests/test_scorers.py); with it this is the exact EM of the model's likelihood."""
+    person, seen in tests/test_scorers.py); with it this is the exact EM of the model's likelihood.
+
+    The images enter each iteration only through per-class sums and the total scatter x'x: the sum of eps eps' over
+    the images is x'x - sums' mu - mu' sums + mu' diag(m) mu, a product over classes, not over images (issue 22)."""
     d = x.shape[1]
     n_cls = int(codes.max()) + 1
     sums = np.zeros((n_cls, d))
@@ -217,6 +220,7 @@ def _joint_bayesian_em(x: np.ndarray, codes: np.ndarray, iterations: int, tol: f
     s_eps = np.cov(x - means[codes], rowvar=False, bias=True).reshape(d, d) + ridge
     done = 0
     m = counts[:, None].astype(np.float64)
+    scatter = x.T @ x
     while done < iterations:
         done += 1
         # one transform T with T S_eps T' = I and T S_mu T' = diag(lam) makes every class size's posterior diagonal:
@@ -230,9 +234,10 @@ def _joint_bayesian_em(x: np.ndarray, codes: np.ndarray, iterations: int, tol: f
         mu = ((sums @ t.T) * shrink) @ t_inv.T
         post_mu = (t_inv * shrink.sum(axis=0)) @ t_inv.T  # sum over classes of Cov(mu | x)
         post_eps = (t_inv * (m * shrink).sum(axis=0)) @ t_inv.T  # over images: m Cov(mu | x) per class
-        eps = x - mu[codes]
+        cross = sums.T @ mu
+        eps_scatter = scatter - cross - cross.T + (mu * m).T @ mu  # sum over images of (x - mu)(x - mu)'
         new_mu = (mu.T @ mu + post_mu) / n_cls + ridge
-        new_eps = (eps.T @ eps + post_eps) / len(x) + ridge
+        new_eps = (eps_scatter + post_eps) / len(x) + ridge
         change = max(np.abs(new_mu - s_mu).max() / (np.abs(s_mu).max() + 1e-12),
                      np.abs(new_eps - s_eps).max() / (np.abs(s_eps).max() + 1e-12))
         s_mu, s_eps = (new_mu + new_mu.T) / 2, (new_eps + new_eps.T) / 2
