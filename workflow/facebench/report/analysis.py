@@ -79,7 +79,8 @@ def _sampling(b: dict) -> str:
     parts = [f"{b['distances']['intra']['n']:,} same- and as many different-identity pairs (seeded sample, seed "
              f"{b['seed']})"]
     if km:
-        parts.append(f"K-means: {km['init']} ({km['seeding']}), {km['n_init']} start{'s' if km['n_init'] != 1 else ''} for every k, on {km['dtype']} "
+        starts = f"{km['n_init']} start" + ("s" if km["n_init"] != 1 else "")
+        parts.append(f"K-means: {km['init']} ({km['seeding']}), {starts} for every k, on {km['dtype']} "
                      "features of every image")
     sample = b["clustering"].get("sample")
     if sample:
