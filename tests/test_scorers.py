@@ -53,6 +53,12 @@ def test_unknown_scorer_is_named():
         scorers.build("l3")
 
 
+def test_the_library_default_of_training_pairs_is_the_configs():
+    from facebench import schema
+
+    assert scorers.TRAINING_PAIRS == schema.default("analysis.scorer_training_pairs")
+
+
 def test_joint_bayesian_em_recovers_the_generating_covariances():
     rng = np.random.default_rng(0)
     d, n_ids, per_id = 4, 3000, 5

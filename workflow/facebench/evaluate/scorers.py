@@ -24,6 +24,7 @@ from facebench.evaluate.scores import cosine, unit_rows
 
 SCORERS = ("cosine", "euclidean", "chi2-svm", "weighted-l1", "joint-bayesian")
 LEARNED = ("chi2-svm", "weighted-l1", "joint-bayesian")
+TRAINING_PAIRS = 5000  # same- and different-person pairs per fold: the config's analysis.scorer_training_pairs default
 
 
 def labelled_pairs(identities, n_pairs: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -57,7 +58,7 @@ class Scorer:
     name = ""
     learned = False
 
-    def fit(self, features: np.ndarray, identities, rng: np.random.Generator, n_pairs: int = 5000) -> Scorer:
+    def fit(self, features: np.ndarray, identities, rng: np.random.Generator, n_pairs: int = TRAINING_PAIRS) -> Scorer:
         return self
 
     def score(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -102,7 +103,7 @@ class _PairClassifier(Scorer):
     def make_model(self, seed: int):
         raise NotImplementedError
 
-    def fit(self, features, identities, rng, n_pairs=5000):
+    def fit(self, features, identities, rng, n_pairs=TRAINING_PAIRS):
         self.prepare(features)
         i, j, same = labelled_pairs(identities, n_pairs, rng)
         self.model = self.make_model(int(rng.integers(2**31 - 1)))
@@ -172,7 +173,7 @@ class JointBayesian(Scorer):
     def _project(self, f):
         return (np.asarray(f, np.float64) - self.mean) @ self.basis
 
-    def fit(self, features, identities, rng, n_pairs=5000):
+    def fit(self, features, identities, rng, n_pairs=TRAINING_PAIRS):
         f = unit_rows(features)
         ids = np.asarray(identities)
         _, codes = np.unique(ids, return_inverse=True)
@@ -264,7 +265,7 @@ def build(name: str) -> Scorer:
 
 
 def fold_scores(features: np.ndarray, identities, i1: np.ndarray, i2: np.ndarray, folds: np.ndarray, scorer: str,
-                seed: int = 0, n_pairs: int = 5000, threads: int = 1) -> tuple[np.ndarray, list[dict]]:
+                seed: int = 0, n_pairs: int = TRAINING_PAIRS, threads: int = 1) -> tuple[np.ndarray, list[dict]]:
     """Score pairs (rows i1, i2 of ``features``) fold by fold, a learned scorer fitted for each fold on the images of
     the identities absent from that fold's pairs. Returns the scores and one record per fold (what it was fitted on);
     a scorer that learns nothing scores every pair at once and has no records.
@@ -316,7 +317,7 @@ def path_identity(path: str) -> str:
 
 
 def compare_scorers(emb: dict[str, np.ndarray], pairs: dict[str, np.ndarray], *, scorers=SCORERS, seed: int = 0,
-                    n_pairs: int = 5000, search: str = "exact", threads: int = 1) -> dict:
+                    n_pairs: int = TRAINING_PAIRS, search: str = "exact", threads: int = 1) -> dict:
     """Every scorer on one pair list under the pair list's own folds; the learned ones fitted per fold on the
     embedded images of the identities absent from that fold (failed faces are neither scored nor fitted on).
     The threshold search is exact by default: the grid is the cosine range [-1, 1] and the other scores are not.
