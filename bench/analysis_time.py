@@ -88,8 +88,7 @@ def seeding_comparison(data: dict, seed: int) -> dict:
     starts, ours_s, _ = timed(kmeans_starts, distances, k, seed, 2)
     ours = lloyd(f32, starts, k)
     rng = np.random.RandomState(seed)
-    theirs_starts, theirs_s, _ = timed(lambda: [kmeans_plusplus(u.astype(np.float64), k, random_state=rng)[0]
-                                                 for _ in range(2)])
+    theirs_starts, theirs_s, _ = timed(lambda: [kmeans_plusplus(u, k, random_state=rng)[0] for _ in range(2)])
     fits = [KMeans(n_clusters=k, init=c.astype(np.float32), n_init=1).fit(f32) for c in theirs_starts]
     theirs = min(fits, key=lambda m: m.inertia_).labels_
     return {"k": k, "starts": 2,
@@ -107,6 +106,7 @@ def timed(fn, *args, **kwargs):
 
 
 def main():
+    from facebench import schema  # the configured sizes, read as the rules read them
     from facebench.analysis.cpd import embedding_gap
     from facebench.analysis.embedding_stats import embedding_stats
     from facebench.evaluate.scorers import compare_scorers
@@ -118,7 +118,8 @@ def main():
     ap.add_argument("--no-cpd", action="store_true")
     ap.add_argument("--no-seeding", action="store_true", help="skip the comparison with scikit-learn's seeding")
     ap.add_argument("--threads", type=int, default=2, help="compare_scorers' folds at once (analysis.threads)")
-    ap.add_argument("--pairs", type=int, default=5000, help="training pairs per fold (analysis.scorer_training_pairs)")
+    ap.add_argument("--pairs", type=int, default=schema.default("analysis.scorer_training_pairs"),
+                    help="training pairs per fold (analysis.scorer_training_pairs)")
     ap.add_argument("--old-pairs", type=int, default=20000, help="the former default, compared (0: skip)")
     args = ap.parse_args()
     scale = 0.1 if args.small else 1.0

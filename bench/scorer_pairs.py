@@ -14,12 +14,10 @@ from pathlib import Path
 
 from _common import write
 
-LEARNED = ["chi2-svm", "weighted-l1", "joint-bayesian"]
-
 
 def main() -> None:
     from facebench.data.protocols import read_pairs_tsv
-    from facebench.evaluate.scorers import compare_scorers
+    from facebench.evaluate.scorers import LEARNED, compare_scorers
     from facebench.io import load_npz
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -36,7 +34,7 @@ def main() -> None:
            "training_pairs": a.pairs, "alignments": {}}
     for alignment in a.alignments:
         emb = load_npz(a.run / "embeddings" / a.model / a.dataset / f"{alignment}.npz")
-        runs = {n: compare_scorers(emb, pairs, scorers=LEARNED, n_pairs=n, threads=a.threads)["scorers"]
+        runs = {n: compare_scorers(emb, pairs, scorers=list(LEARNED), n_pairs=n, threads=a.threads)["scorers"]
                 for n in a.pairs}
         new, old = (runs[n] for n in a.pairs)
         out["alignments"][alignment] = {
