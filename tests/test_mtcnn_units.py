@@ -97,6 +97,26 @@ def test_crop_resize_equals_area_interpolation():
             assert torch.allclose(got[k], want, atol=1e-3)
 
 
+def test_the_nets_run_channels_last_with_the_values_of_the_contiguous_layout(tmp_path):
+    """load_net hands back channels-last nets (no layout copy around each pooling): every output, the dense layers'
+    flattening included, equals the same weights run in the contiguous layout with PyTorch's own pooling."""
+    from facebench.detect.nets import NETS, MaxPool, load_net
+
+    torch.manual_seed(0)
+    for name, size in (("pnet", (45, 38)), ("rnet", (24, 24)), ("onet", (48, 48))):
+        ref = NETS[name]().eval()
+        torch.save(ref.state_dict(), tmp_path / f"{name}.pt")
+        net = load_net(name, tmp_path / f"{name}.pt")
+        assert all(p.is_contiguous(memory_format=torch.channels_last) for p in net.parameters() if p.dim() == 4)
+        for attr, module in list(vars(ref)["_modules"].items()):
+            if isinstance(module, MaxPool):
+                setattr(ref, attr, torch.nn.MaxPool2d(module.kernel_size, module.stride, ceil_mode=True))
+        x = torch.randn(5, 3, *size)
+        with torch.no_grad():
+            for got, want in zip(net(x.contiguous(memory_format=torch.channels_last)), ref(x), strict=True):
+                assert got.shape == want.shape and torch.allclose(got, want, atol=1e-5)
+
+
 def test_pick_policies():
     faces = Faces(boxes=np.array([[0, 0, 60, 60], [40, 40, 70, 70]], np.float32), scores=np.ones(2, np.float32),
                   points=np.zeros((2, 5, 2), np.float32))

@@ -123,13 +123,18 @@ def crop_resize(integral: torch.Tensor, image_idx: torch.Tensor, windows: torch.
     a time. Done ``chunk`` windows at a time so the index arrays stay small and their memory is reused.
     """
     out = torch.empty((len(windows), 3, size, size), dtype=torch.float32, device=integral.device)
+    _, rows, cols, channels = integral.shape
+    flat = integral.view(-1, channels)  # one row index per corner: index_select is 3x faster than (n, y, x) indexing
     for lo in range(0, len(windows), chunk):
         win, n = windows[lo:lo + chunk], image_idx[lo:lo + chunk].view(-1, 1, 1)
         ylo, yhi = _bins(win[:, 1], win[:, 3], size)
         xlo, xhi = _bins(win[:, 0], win[:, 2], size)
         y0, y1 = ylo.unsqueeze(2), yhi.unsqueeze(2)
         x0, x1 = xlo.unsqueeze(1), xhi.unsqueeze(1)
-        total = integral[n, y1, x1] - integral[n, y0, x1] - integral[n, y1, x0] + integral[n, y0, x0]
+        r0, r1 = (n * rows + y0) * cols, (n * rows + y1) * cols  # the flat row of each edge's column 0
+        c11, c01, c10, c00 = (flat.index_select(0, (r + x).flatten())
+                              for r, x in ((r1, x1), (r0, x1), (r1, x0), (r0, x0)))
+        total = (c11 - c01 - c10 + c00).view(len(win), size, size, channels)
         area = ((y1 - y0) * (x1 - x0)).unsqueeze(3)
         out[lo:lo + chunk] = (total.double() / area).permute(0, 3, 1, 2)
     return out

