@@ -59,6 +59,22 @@ def test_all_pairs_auc_counts_ties_as_half_as_sklearn_does_whatever_the_block(bl
     assert out["auc_all_pairs"] == pytest.approx(want, abs=1e-12)
 
 
+def test_the_bucketed_win_counts_equal_a_brute_force_count_at_bucket_edges_ties_and_the_ends():
+    """_win_counts looks most negatives up by value bucket: on values at and around bucket edges, ties with
+    positives, both zeros, +-1 and beyond (rounding of unit rows), each count equals #above + #tied / 2."""
+    from facebench.evaluate.identification import BUCKETS, _Ranked, _win_counts
+
+    rng = np.random.default_rng(3)
+    step = 2.0 / BUCKETS
+    edges = np.float32(-1 + step * rng.integers(0, BUCKETS, 200))
+    around = np.concatenate([edges, np.nextafter(edges, np.float32(2)), np.nextafter(edges, np.float32(-2))])
+    special = np.float32([-1.0000001, -1.0, -0.0, 0.0, 1e-30, 1.0, 1.0000001])
+    pos = np.sort(np.concatenate([around[::3], special[1:4], rng.uniform(-1, 1, 500).astype(np.float32)]))
+    neg = np.concatenate([around, special, pos[::7], rng.uniform(-1, 1, 2000).astype(np.float32)])
+    want = (pos[None, :] > neg[:, None]).sum(1) + 0.5 * (pos[None, :] == neg[:, None]).sum(1)
+    assert np.array_equal(_win_counts(_Ranked(pos), neg), want)
+
+
 def test_all_pairs_auc_without_a_same_identity_pair_is_refused():
     from facebench.evaluate.identification import all_pairs_auc
 

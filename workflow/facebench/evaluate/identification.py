@@ -68,17 +68,42 @@ def _positives(f: np.ndarray, codes: np.ndarray) -> np.ndarray:
     return np.sort(np.concatenate(positives)) if positives else np.empty(0, np.float32)
 
 
-def _win_counts(pos: np.ndarray, v: np.ndarray) -> np.ndarray:
+BUCKETS = 1 << 20  # value buckets over [-1, 1] that _win_counts looks a negative's rank up in (8 MB of counts)
+
+
+def _bucket(x: np.ndarray) -> np.ndarray:
+    """The bucket of each float32 similarity: non-decreasing in the value (float rounding is monotone, and so is the
+    clip), so a positive in a lower bucket is below the value and one in a higher bucket above it."""
+    return np.clip(((x + np.float32(1)) * np.float32(BUCKETS / 2)).astype(np.int32), 0, BUCKETS - 1)
+
+
+class _Ranked:
+    """The sorted positives and, per bucket, how many positives lie in the buckets below (``below[b]``)."""
+
+    def __init__(self, pos: np.ndarray):
+        self.pos = pos
+        self.below = np.zeros(BUCKETS + 1, np.int64)
+        self.below[1:] = np.cumsum(np.bincount(_bucket(pos), minlength=BUCKETS))
+
+
+def _win_counts(ranked: _Ranked, v: np.ndarray) -> np.ndarray:
     """For each negative in ``v``: #(positives above) + #(positives tied) / 2, i.e. P - (left + right) / 2 for the
-    two insertion points; the right one is searched only where there is a tie (rare): half the binary searches."""
-    left = np.searchsorted(pos, v, side="left")
+    two insertion points. Where the negative's bucket holds no positive, its left insertion point is the count
+    below the bucket, with no tie; only the others (9% of LFW's negatives) are binary-searched: 3x faster than a
+    search for every negative (4.5 -> 1.5 s for LFW's 42 million pairs), the same counts. The right insertion
+    point is searched only where there is a tie (rare)."""
+    pos = ranked.pos
+    b = _bucket(v)
+    left = ranked.below[b]
+    mixed = np.flatnonzero(left != ranked.below[b + 1])
+    left[mixed] = np.searchsorted(pos, v[mixed], side="left")
     counts = (len(pos) - left).astype(np.float64)
-    tied = np.flatnonzero(pos[np.minimum(left, len(pos) - 1)] == v)
+    tied = mixed[pos[np.minimum(left[mixed], len(pos) - 1)] == v[mixed]]
     counts[tied] -= 0.5 * (np.searchsorted(pos, v[tied], side="right") - left[tied])
     return counts
 
 
-def _exact_wins(f: np.ndarray, codes: np.ndarray, pos: np.ndarray, block_entries: int) -> float:
+def _exact_wins(f: np.ndarray, codes: np.ndarray, ranked: _Ranked, block_entries: int) -> float:
     """_win_counts summed over every different-identity pair, streamed in blocks of rows against later columns."""
     n = len(f)
     total = 0.0
@@ -89,11 +114,11 @@ def _exact_wins(f: np.ndarray, codes: np.ndarray, pos: np.ndarray, block_entries
         sim = f[lo:hi] @ f[lo + 1:].T  # row lo + a against column lo + 1 + b: the pair (lo + a, lo + 1 + b)
         keep = codes[lo:hi, None] != codes[None, lo + 1:]
         keep[:, :r - 1] &= np.arange(r - 1)[None, :] >= np.arange(r)[:, None]  # each pair once: b >= a
-        total += float(_win_counts(pos, sim[keep]).sum())
+        total += float(_win_counts(ranked, sim[keep]).sum())
     return total
 
 
-def _sampled_wins(f: np.ndarray, codes: np.ndarray, pos: np.ndarray, m: int, seed: int, chunk: int = 1 << 16):
+def _sampled_wins(f: np.ndarray, codes: np.ndarray, ranked: _Ranked, m: int, seed: int, chunk: int = 1 << 16):
     """Per-negative scores of ``m`` uniformly drawn different-identity pairs: (sum, sum of squares)."""
     rng = np.random.default_rng(seed)
     n = len(f)
@@ -107,7 +132,7 @@ def _sampled_wins(f: np.ndarray, codes: np.ndarray, pos: np.ndarray, m: int, see
         np.take(f, i, axis=0, out=a[:k], mode="clip")  # "clip": unbuffered (indices are valid)
         np.take(f, j, axis=0, out=b[:k], mode="clip")
         v = np.einsum("ij,ij->i", a[:k], b[:k])
-        score = _win_counts(pos, v) / len(pos)
+        score = _win_counts(ranked, v) / len(ranked.pos)
         s1, s2 = s1 + float(score.sum()), s2 + float(np.square(score).sum())
         done += k
     return s1, s2
@@ -136,11 +161,11 @@ def all_pairs_auc(features: np.ndarray, identities, block_entries: int = 1 << 23
         raise ValueError(f"an all-pairs AUC needs same- and different-identity pairs: {len(pos)} and {n_neg}")
     out = {"all_pairs": int(n_pairs), "all_pairs_positive": int(len(pos))}
     if n_pairs <= exact_pairs:
-        wins = _exact_wins(f, codes, pos, block_entries)
+        wins = _exact_wins(f, codes, _Ranked(pos), block_entries)
         return {**out, "auc_all_pairs": float(wins / (len(pos) * n_neg)), "auc_all_pairs_method": "exact"}
     if sample_negatives < 2:
         raise ValueError(f"an all-pairs AUC estimate needs at least 2 sampled negatives, got {sample_negatives}")
-    s1, s2 = _sampled_wins(f, codes, pos, sample_negatives, seed)
+    s1, s2 = _sampled_wins(f, codes, _Ranked(pos), sample_negatives, seed)
     mean = s1 / sample_negatives
     var = max(0.0, (s2 - sample_negatives * mean * mean) / (sample_negatives - 1))
     return {**out, "auc_all_pairs": float(mean), "auc_all_pairs_method": "sampled",
