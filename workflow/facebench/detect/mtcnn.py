@@ -122,8 +122,9 @@ def crop_resize(integral: torch.Tensor, image_idx: torch.Tensor, windows: torch.
     rounding) to cropping each window and calling F.interpolate(mode='area'), which the reference does one box at
     a time. Done ``chunk`` windows at a time so the index arrays stay small and their memory is reused.
     """
-    out = torch.empty((len(windows), 3, size, size), dtype=torch.float32, device=integral.device)
     _, rows, cols, channels = integral.shape
+    # channels-last, the layout the nets run in (nets.load_net): the crops reach the first convolution uncopied
+    out = torch.empty((len(windows), size, size, channels), dtype=torch.float32, device=integral.device)
     flat = integral.view(-1, channels)  # one row index per corner: index_select is 3x faster than (n, y, x) indexing
     for lo in range(0, len(windows), chunk):
         win, n = windows[lo:lo + chunk], image_idx[lo:lo + chunk].view(-1, 1, 1)
@@ -136,8 +137,8 @@ def crop_resize(integral: torch.Tensor, image_idx: torch.Tensor, windows: torch.
                               for r, x in ((r1, x1), (r0, x1), (r1, x0), (r0, x0)))
         total = (c11 - c01 - c10 + c00).view(len(win), size, size, channels)
         area = ((y1 - y0) * (x1 - x0)).unsqueeze(3)
-        out[lo:lo + chunk] = (total.double() / area).permute(0, 3, 1, 2)
-    return out
+        out[lo:lo + chunk] = total.double() / area
+    return out.permute(0, 3, 1, 2)
 
 
 def _nms(boxes: torch.Tensor, scores: torch.Tensor, groups: torch.Tensor, threshold: float, **mode) -> torch.Tensor:
