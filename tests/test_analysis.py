@@ -204,3 +204,14 @@ def test_report_refuses_a_file_of_unknown_kind(tmp_path):
     write_json(tmp_path / "x.json", {"kind": "mystery"})
     with pytest.raises(ValueError, match="x.json: not an analysis file"):
         analysis_sections([str(tmp_path / "x.json")], [], {})
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 1 << 14])
+def test_pair_distances_in_chunks_equal_the_distances_of_all_pairs_at_once(chunk):
+    rng = np.random.default_rng(4)
+    f = rng.normal(size=(30, 16))
+    f /= np.linalg.norm(f, axis=1, keepdims=True)
+    i, j = rng.integers(0, 30, (2, 100))
+    want = 1.0 - np.einsum("ij,ij->i", f[i], f[j])
+    assert np.array_equal(embedding_stats.pair_distances(f, i, j, chunk=chunk), want)
+    assert embedding_stats.pair_distances(f, i[:0], j[:0]).shape == (0,)

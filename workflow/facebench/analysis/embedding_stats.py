@@ -22,13 +22,27 @@ def _population(d: np.ndarray) -> dict:
             "histogram": np.histogram(d, bins=BINS)[0].tolist()}
 
 
+def pair_distances(f: np.ndarray, i: np.ndarray, j: np.ndarray, chunk: int = 1 << 14) -> np.ndarray:
+    """1 - cos of the rows (i, j) of unit rows ``f``, a chunk of pairs at a time into two reused buffers: gathering
+    every pair's two rows at once took 400 MB of fresh memory at 200,000 pairs of 128-d, whose page faults were
+    most of this step's time on our VMs."""
+    d = np.empty(len(i), np.result_type(f.dtype, np.float32))
+    a, b = (np.empty((min(chunk, len(i)), f.shape[1]), f.dtype) for _ in range(2))
+    for lo in range(0, len(i), chunk):
+        k = min(chunk, len(i) - lo)
+        np.take(f, i[lo:lo + k], axis=0, out=a[:k])
+        np.take(f, j[lo:lo + k], axis=0, out=b[:k])
+        d[lo:lo + k] = 1.0 - np.einsum("ij,ij->i", a[:k], b[:k])
+    return d
+
+
 def distance_stats(features: np.ndarray, identities, *, max_pairs: int = 50000, seed: int = 0) -> dict:
     """Histograms and moments of intra- and inter-identity cosine distances, with their separation d'."""
     from facebench.evaluate.scorers import labelled_pairs
 
     f = unit_rows(features)
     i, j, same = labelled_pairs(identities, max_pairs, np.random.default_rng(seed))
-    d = 1.0 - np.einsum("ij,ij->i", f[i], f[j])
+    d = pair_distances(f, i, j)
     intra, inter = d[same], d[~same]
     pooled = np.sqrt((intra.var() + inter.var()) / 2)
     return {"bins": BINS.tolist(), "intra": _population(intra), "inter": _population(inter),
