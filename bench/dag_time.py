@@ -3,6 +3,12 @@
     python bench/dag_time.py                      # lfw-mini from scratch in ../facebench-dag-bench (about 30 min here)
     python bench/dag_time.py --configfile config/smoke.yaml
     python bench/dag_time.py --rules-only results  # only sum the per-rule benchmark files of an existing run
+    python bench/dag_time.py --configfile config/reproduce.yaml --workdir ../facebench-reproduce --resume
+
+A DAG longer than a sitting can be timed in segments: stop snakemake (Ctrl-C; the running job is killed, a training
+keeps its last checkpoint) and go on later with ``--resume``, which keeps the folder, reruns the killed job and adds
+this segment's wall time to the earlier ones (``<workdir>/dag_time-segments.json``). The total then includes the
+work the killed job redoes since its last checkpoint, so it overstates the uninterrupted time a little.
 
 The run happens in a working directory beside the repository (so the profiles' ``../shared/data`` paths resolve the
 same way) and never touches this checkout's results/. Per-rule seconds and RSS come from the ``benchmark:`` files
@@ -57,21 +63,44 @@ def embedded_forwards(results: Path) -> int:
     return total
 
 
-def run_dag(configfile: Path, workdir: Path, cores: int) -> dict:
-    if workdir.exists():
+def run_segment(configfile: Path, workdir: Path, cores: int, resume: bool) -> dict:
+    """One snakemake run in workdir: from empty results, or (resume) going on from what an earlier segment left."""
+    if workdir.exists() and not resume:
         shutil.rmtree(workdir)  # from empty results: a leftover run would make every rule a no-op
-    workdir.mkdir(parents=True)
+    workdir.mkdir(parents=True, exist_ok=True)
     cmd = ["snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir), "--cores", str(cores),
            "--configfile", str(configfile.resolve()), "--quiet", "rules"]
+    if resume:  # a stopped segment leaves its lock behind only if snakemake was killed hard, and the killed job's files
+        subprocess.run([*cmd, "--unlock"], cwd=workdir, check=True, capture_output=True)
+        cmd.append("--rerun-incomplete")
+    started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     before = cpu_ticks()
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=workdir)
+    try:
+        returncode = subprocess.run(cmd, cwd=workdir).returncode
+    except KeyboardInterrupt:  # Ctrl-C reaches snakemake too, which stops its jobs; the segment is still recorded
+        returncode = -2
     wall = time.perf_counter() - t0
     # the largest resident set of any finished descendant (snakemake itself or one of its jobs)
     peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return {"command": " ".join(cmd), "returncode": proc.returncode, "wall_seconds": round(wall, 1),
-            "wall_minutes": round(wall / 60, 2), "peak_rss_mb_largest_process": round(peak_kb / 1024, 1),
-            "cpu_steal_share": steal_share(before, cpu_ticks()),
+    return {"started": started, "command": " ".join(cmd), "returncode": returncode, "wall_seconds": round(wall, 1),
+            "peak_rss_mb_largest_process": round(peak_kb / 1024, 1),
+            "cpu_steal_share": steal_share(before, cpu_ticks())}
+
+
+def run_dag(configfile: Path, workdir: Path, cores: int, resume: bool = False) -> dict:
+    """Run a segment and total it with the earlier ones of this workdir (none unless resume)."""
+    ledger = workdir / "dag_time-segments.json"
+    earlier = json.loads(ledger.read_text()) if resume and ledger.exists() else []
+    segments = [*earlier, run_segment(configfile, workdir, cores, resume)]
+    partial = ledger.with_suffix(".json.partial")
+    partial.write_text(json.dumps(segments, indent=2) + "\n")
+    partial.replace(ledger)
+    wall = sum(s["wall_seconds"] for s in segments)
+    return {"command": segments[-1]["command"], "returncode": segments[-1]["returncode"],
+            "wall_seconds": round(wall, 1), "wall_minutes": round(wall / 60, 2),
+            "peak_rss_mb_largest_process": max(s["peak_rss_mb_largest_process"] for s in segments),
+            "cpu_steal_share": segments[-1]["cpu_steal_share"], "segments": segments,
             "report_written": (workdir / "report" / "index.html").exists()}
 
 
@@ -81,6 +110,8 @@ def main() -> int:
     ap.add_argument("--workdir", type=Path, default=ROOT.parent / "facebench-dag-bench")
     ap.add_argument("--cores", type=int, default=2)
     ap.add_argument("--no-floor", action="store_true", help="skip the forward-compute floor after the DAG")
+    ap.add_argument("--resume", action="store_true",
+                    help="keep the workdir and go on from an earlier, stopped segment; the wall times add up")
     ap.add_argument("--rules-only", type=Path, metavar="RESULTS",
                     help="sum the benchmark files of an existing run's results folder; run nothing")
     a = ap.parse_args()
@@ -89,8 +120,8 @@ def main() -> int:
         out = {"profile": profile, "mode": "rules-only", "results": str(a.rules_only.resolve())}
         out["rules"] = rule_times(a.rules_only)
     else:
-        out = {"profile": profile, "mode": "from empty results", "cores": a.cores, **run_dag(a.configfile, a.workdir,
-                                                                                             a.cores)}
+        out = {"profile": profile, "mode": "from empty results", "cores": a.cores,
+               **run_dag(a.configfile, a.workdir, a.cores, a.resume)}
         out["rules"] = rule_times(a.workdir / "results")
         forwards = embedded_forwards(a.workdir / "results")
         if forwards and not a.no_floor:

@@ -30,3 +30,35 @@ def test_the_floor_scales_the_timed_forwards_to_the_workload():
     assert out["timed_forwards"] == 32 and out["forwards"] == 10_000 and out["graph"].startswith("frozen")
     per_forward = out["timed_seconds"] / out["timed_forwards"]
     assert out["floor_seconds"] == pytest.approx(10_000 * per_forward, rel=0.01, abs=0.1)
+
+
+def test_a_resumed_segment_keeps_the_folder_and_adds_its_wall_time(tmp_path, monkeypatch):
+    import subprocess
+
+    import dag_time
+
+    calls = []
+
+    def fake_run(cmd, cwd, **kw):
+        calls.append(cmd)
+        (Path(cwd) / "made-by-a-segment").touch()
+        return subprocess.CompletedProcess(cmd, 0)
+
+    monkeypatch.setattr(dag_time.subprocess, "run", fake_run)
+    config = tmp_path / "c.yaml"
+    config.write_text("profile: p\n")
+    work = tmp_path / "work"
+    (work / "left-over").parent.mkdir()
+    (work / "left-over").touch()
+    first = dag_time.run_dag(config, work, cores=2)
+    assert not (work / "left-over").exists(), "a fresh run starts from an empty folder"
+    assert "--rerun-incomplete" not in calls[-1] and len(first["segments"]) == 1
+    (work / "kept").touch()
+    second = dag_time.run_dag(config, work, cores=2, resume=True)
+    assert (work / "kept").exists(), "a resumed run keeps what the earlier segment made"
+    assert any("--unlock" in c for c in calls) and "--rerun-incomplete" in calls[-1]
+    assert [s["started"] for s in second["segments"][:1]] == [first["segments"][0]["started"]]
+    assert second["wall_seconds"] == pytest.approx(sum(s["wall_seconds"] for s in second["segments"]), abs=0.11)
+    assert len(json.loads((work / "dag_time-segments.json").read_text())) == 2
+    third = dag_time.run_dag(config, work, cores=2)
+    assert len(third["segments"]) == 1, "without --resume the earlier segments are not counted"
