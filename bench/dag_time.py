@@ -76,10 +76,11 @@ def run_segment(configfile: Path, workdir: Path, cores: int, resume: bool) -> di
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     before = cpu_ticks()
     t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=workdir)
     try:
-        returncode = subprocess.run(cmd, cwd=workdir).returncode
-    except KeyboardInterrupt:  # Ctrl-C reaches snakemake too, which stops its jobs; the segment is still recorded
-        returncode = -2
+        returncode = proc.wait()
+    except KeyboardInterrupt:  # Ctrl-C reached snakemake too: it stops its jobs and exits (subprocess.run would
+        returncode = proc.wait()  # kill it at once, leaving its lock); then this segment is recorded
     wall = time.perf_counter() - t0
     # the largest resident set of any finished descendant (snakemake itself or one of its jobs)
     peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss

@@ -39,12 +39,20 @@ def test_a_resumed_segment_keeps_the_folder_and_adds_its_wall_time(tmp_path, mon
 
     calls = []
 
+    class FakeSnakemake:
+        def __init__(self, cmd, cwd, **kw):
+            calls.append(cmd)
+            (Path(cwd) / "made-by-a-segment").touch()
+
+        def wait(self):
+            return 0
+
     def fake_run(cmd, cwd, **kw):
         calls.append(cmd)
-        (Path(cwd) / "made-by-a-segment").touch()
         return subprocess.CompletedProcess(cmd, 0)
 
     monkeypatch.setattr(dag_time.subprocess, "run", fake_run)
+    monkeypatch.setattr(dag_time.subprocess, "Popen", FakeSnakemake)
     config = tmp_path / "c.yaml"
     config.write_text("profile: p\n")
     work = tmp_path / "work"
@@ -62,3 +70,26 @@ def test_a_resumed_segment_keeps_the_folder_and_adds_its_wall_time(tmp_path, mon
     assert len(json.loads((work / "dag_time-segments.json").read_text())) == 2
     third = dag_time.run_dag(config, work, cores=2)
     assert len(third["segments"]) == 1, "without --resume the earlier segments are not counted"
+
+
+def test_ctrl_c_waits_for_snakemake_to_stop_and_records_the_segment(tmp_path, monkeypatch):
+    import dag_time
+
+    class StoppedSnakemake:
+        waits = 0
+
+        def __init__(self, cmd, cwd, **kw):
+            pass
+
+        def wait(self):
+            StoppedSnakemake.waits += 1
+            if StoppedSnakemake.waits == 1:
+                raise KeyboardInterrupt  # Ctrl-C while snakemake runs
+            return 130  # snakemake's exit after it stopped its jobs
+
+    monkeypatch.setattr(dag_time.subprocess, "Popen", StoppedSnakemake)
+    config = tmp_path / "c.yaml"
+    config.write_text("profile: p\n")
+    out = dag_time.run_dag(config, tmp_path / "work", cores=2)
+    assert StoppedSnakemake.waits == 2 and out["returncode"] == 130
+    assert json.loads((tmp_path / "work" / "dag_time-segments.json").read_text())[0]["returncode"] == 130
