@@ -34,6 +34,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import ROOT, cpu_ticks, steal_share, write  # noqa: E402
+from facebench.io import write_json  # noqa: E402
 from forward_floor import floor_seconds  # noqa: E402
 
 
@@ -70,7 +71,7 @@ def run_segment(configfile: Path, workdir: Path, cores: int, resume: bool) -> di
     workdir.mkdir(parents=True, exist_ok=True)
     cmd = ["snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir), "--cores", str(cores),
            "--configfile", str(configfile.resolve()), "--quiet", "rules"]
-    if resume:  # a stopped segment leaves its lock behind only if snakemake was killed hard, and the killed job's files
+    if resume:  # a hard-killed snakemake leaves its lock; a stopped job leaves files marked incomplete
         subprocess.run([*cmd, "--unlock"], cwd=workdir, check=True, capture_output=True)
         cmd.append("--rerun-incomplete")
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
@@ -94,9 +95,7 @@ def run_dag(configfile: Path, workdir: Path, cores: int, resume: bool = False) -
     ledger = workdir / "dag_time-segments.json"
     earlier = json.loads(ledger.read_text()) if resume and ledger.exists() else []
     segments = [*earlier, run_segment(configfile, workdir, cores, resume)]
-    partial = ledger.with_suffix(".json.partial")
-    partial.write_text(json.dumps(segments, indent=2) + "\n")
-    partial.replace(ledger)
+    write_json(ledger, segments)
     wall = sum(s["wall_seconds"] for s in segments)
     return {"command": segments[-1]["command"], "returncode": segments[-1]["returncode"],
             "wall_seconds": round(wall, 1), "wall_minutes": round(wall / 60, 2),
