@@ -4,7 +4,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from facebench.report.build import citation
 from facebench.report.profiles import filled_by, read_profiles
 
