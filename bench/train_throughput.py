@@ -20,6 +20,7 @@ from facebench import align, landmarks, losses, runtime, store
 from facebench.models import build
 from facebench.models.inputs import to_model_input
 from facebench.train.augment import augment
+from facebench.train.precision import cpu_native_bf16
 
 LFW = SHARED / "lfw"
 LANDMARKS = LFW / "lfw_landmark_250px.txt"
@@ -96,6 +97,8 @@ def main():
     device = runtime.pick_device("auto")
     steps = args.steps if device.type == "cpu" else 20
     batch = args.batch_size if device.type == "cpu" else 256
+    # bf16 autocast on a CPU only where it runs in hardware (AMX, AVX-512 BF16): emulated it is several times slower
+    cpu_bf16 = device.type == "cpu" and cpu_native_bf16()
     names = sorted(p.name for p in (LFW / "images").iterdir())[:400]
     images = sorted(f"{n}/{f.name}" for n in names for f in (LFW / "images" / n).iterdir())[:args.images]
     table, _ = landmarks.from_provided(landmarks.read(LANDMARKS), (250, 250), LFW / "images", images)
@@ -112,7 +115,7 @@ def main():
                 continue
             row = {"backbone": backbone, "args": bargs, "input_size": list(size), "batch_size": batch}
             row["step_images_per_second"] = round(step_rate(backbone, bargs, size, device, batch, steps, False), 2)
-            if device.type == "cuda":
+            if device.type == "cuda" or cpu_bf16:
                 row["step_images_per_second_amp_bf16"] = round(
                     step_rate(backbone, bargs, size, device, batch, steps, True), 2)
             row["loader_images_per_second"] = round(loader_rate(stores[tpl], size, batch, 20, device), 1)
@@ -122,6 +125,7 @@ def main():
             print(name, row, flush=True)
     write("train_throughput" + ("-denormals" if args.keep_denormals else ""), {
         "device": str(device), "gpu": torch.cuda.get_device_name() if device.type == "cuda" else None,
+        "cpu_native_bf16": cpu_native_bf16(),
         "threads": args.threads, "flush_denormals": flushed, "augment": AUGMENT, "timed_steps": steps,
         "backbones": results,
         "loader_rule": "loader_images_per_second >= 10 x step_images_per_second",

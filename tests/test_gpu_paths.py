@@ -57,6 +57,20 @@ def test_amp_names_and_cpu_are_unchanged(monkeypatch):
     assert loop._amp_dtype("auto", torch.device("cpu")) is None
 
 
+@pytest.mark.parametrize("flags, expected", [
+    ("fpu sse avx2 avx512f", False),  # AVX-512 without BF16: emulated
+    ("fpu avx2 avx512f avx512_bf16", True),
+    ("fpu avx2 amx_bf16 amx_tile", True),
+    ("fpu avx2 avx512_bf16x", False),  # a flag is matched whole, not as a prefix
+])
+def test_cpu_native_bf16_reads_the_cpus_feature_flags(tmp_path, flags, expected):
+    from facebench.train.precision import cpu_native_bf16
+    info = tmp_path / "cpuinfo"
+    info.write_text(f"processor\t: 0\nmodel name\t: x\nflags\t\t: {flags}\n\nprocessor\t: 1\n")
+    assert cpu_native_bf16(info) is expected
+    assert cpu_native_bf16(tmp_path / "absent") is False
+
+
 # ---------------------------------------------------------------- 2. landmarks_mtcnn asks for a GPU
 
 

@@ -1,7 +1,24 @@
 """The AMP dtype config key ``train.amp`` resolves to on a device."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
+
+CPU_BF16_FLAGS = ("amx_bf16", "avx512_bf16")  # the x86 CPU features that compute bf16 in hardware
+
+
+def cpu_native_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+    """Whether this CPU computes bf16 in hardware (AMX or AVX-512 BF16), from its feature flags.
+
+    Why not ``torch.ops.mkldnn._is_mkldnn_bf16_supported()``: a private op, and it also answers yes on AVX-512 CPUs
+    that only emulate bf16. Where the flags cannot be read (not Linux, not x86), the answer is no."""
+    try:
+        text = cpuinfo.read_text()
+    except OSError:
+        return False
+    flags = next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), [])
+    return any(f in flags for f in CPU_BF16_FLAGS)
 
 
 def native_bf16() -> bool:
