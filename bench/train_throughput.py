@@ -98,7 +98,8 @@ def main():
     steps = args.steps if device.type == "cpu" else 20
     batch = args.batch_size if device.type == "cpu" else 256
     # bf16 autocast on a CPU only where it runs in hardware (AMX, AVX-512 BF16): emulated it is several times slower
-    cpu_bf16 = device.type == "cpu" and cpu_native_bf16()
+    native_bf16 = cpu_native_bf16()
+    cpu_bf16 = device.type == "cpu" and native_bf16
     names = sorted(p.name for p in (LFW / "images").iterdir())[:400]
     images = sorted(f"{n}/{f.name}" for n in names for f in (LFW / "images" / n).iterdir())[:args.images]
     table, _ = landmarks.from_provided(landmarks.read(LANDMARKS), (250, 250), LFW / "images", images)
@@ -125,7 +126,7 @@ def main():
             print(name, row, flush=True)
     write("train_throughput" + ("-denormals" if args.keep_denormals else ""), {
         "device": str(device), "gpu": torch.cuda.get_device_name() if device.type == "cuda" else None,
-        "cpu_native_bf16": cpu_native_bf16(),
+        "cpu_native_bf16": native_bf16,
         "threads": args.threads, "flush_denormals": flushed, "augment": AUGMENT, "timed_steps": steps,
         "backbones": results,
         "loader_rule": "loader_images_per_second >= 10 x step_images_per_second",

@@ -17,6 +17,7 @@ from conftest import ROOT
 from facebench import runtime
 from facebench.train import loop
 from facebench.train.checkpoint import load_state, save_state
+from facebench.train.precision import cpu_native_bf16
 from facebench.weights import CheckpointError
 from test_train import make_store, run, spec
 
@@ -64,7 +65,6 @@ def test_amp_names_and_cpu_are_unchanged(monkeypatch):
     ("fpu avx2 avx512_bf16x", False),  # a flag is matched whole, not as a prefix
 ])
 def test_cpu_native_bf16_reads_the_cpus_feature_flags(tmp_path, flags, expected):
-    from facebench.train.precision import cpu_native_bf16
     info = tmp_path / "cpuinfo"
     info.write_text(f"processor\t: 0\nmodel name\t: x\nflags\t\t: {flags}\n\nprocessor\t: 1\n")
     assert cpu_native_bf16(info) is expected
