@@ -121,6 +121,43 @@ def test_prefetched_batches_are_the_batches_made_in_the_loop(pk):
         assert torch.equal(again.faces, x)
 
 
+def test_cpu_batches_are_made_with_one_torch_thread_whatever_the_loops_threads():
+    """On CPU the loop makes batches with one torch thread (the step has the cores). torch's bilinear enlarging (the
+    degrade augmentation) rounds differently with the thread count, so fixing it also makes a CPU batch the same
+    whatever train.threads is: faces large enough for torch to split its work (112 x 96, as the stores hold them)."""
+    rng = np.random.default_rng(2)
+    faces = Faces(rng.integers(0, 255, size=(24, 112, 96, 3), dtype=np.uint8))
+    labels = np.repeat(np.arange(6), 4)
+    sampler = Sampler(labels, 12, seed=5)
+    before, made = torch.get_num_threads(), {}
+    try:
+        for loop_threads in (1, 2):
+            torch.set_num_threads(loop_threads)
+            batches = Batches(faces, np.arange(24), labels, sampler, seed=7, options=OPTIONS, shard=World().shard,
+                              threads=1)
+            with Prefetcher(batches, 0, 4) as ahead:
+                made[loop_threads] = [ahead.next().faces for _ in range(4)]
+        torch.set_num_threads(1)
+        alone = [batches.make(step).faces for step in range(4)]  # in this thread, one torch thread
+    finally:
+        torch.set_num_threads(before)
+    for one, two, here in zip(made[1], made[2], alone):
+        assert torch.equal(one, two) and torch.equal(one, here)
+
+
+def test_the_loop_makes_cpu_batches_with_one_thread(tmp_path, monkeypatch):
+    seen, real = [], Batches.__init__
+
+    def spy(self, *a, **kw):
+        real(self, *a, **kw)
+        seen.append(self.threads)
+
+    monkeypatch.setattr(loop.Batches, "__init__", spy)
+    store, train_list = make_store(tmp_path)
+    run(tmp_path, store, train_list, spec(steps=2))
+    assert seen == [1]
+
+
 def test_each_process_gathers_and_augments_only_its_slice_and_the_slices_make_the_batch():
     faces, rows, labels, sampler = toy()
     for step in range(3):

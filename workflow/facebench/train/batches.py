@@ -36,14 +36,17 @@ class Batch:
 class Batches:
     """What makes the batch of a step: the training faces, the sampler, the augmentation and this process's share.
 
-    ``augment`` is passed in (the loop passes its own name for it) so a test can wrap it."""
+    ``augment`` is passed in (the loop passes its own name for it) so a test can wrap it. ``threads``: the torch
+    threads the background thread makes batches with (default: the loop's); the pixels do not depend on it."""
 
     def __init__(self, faces: np.ndarray, rows: np.ndarray, labels: np.ndarray, sampler, *, seed: int,
-                 options: dict, shard: Callable[[int], slice], pin: bool = False, augment=default_augment):
+                 options: dict, shard: Callable[[int], slice], pin: bool = False, augment=default_augment,
+                 threads: int | None = None):
         self.faces, self.rows, self.labels, self.sampler = faces, rows, labels, sampler
         self.seed, self.options, self.shard, self.pin, self.augment = int(seed), options, shard, pin, augment
         self._epoch: tuple[int, list[np.ndarray]] | None = None
-        self.threads = torch.get_num_threads()  # a new thread starts with OpenMP's default: give it the loop's
+        # a new thread starts with OpenMP's default thread count, so it is always set
+        self.threads = torch.get_num_threads() if threads is None else int(threads)
 
     def indices(self, step: int) -> np.ndarray:
         """The global batch's indices into the training set (the sampler's, cached for the step's epoch)."""
