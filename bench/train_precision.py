@@ -87,7 +87,6 @@ def main() -> int:
     runs, results = {}, {}
     for amp in (a.amp, "off") if a.baseline is None else (a.amp,):
         copy = OUT / f"train_precision-{profile}-{amp}.yaml"
-        OUT.mkdir(parents=True, exist_ok=True)
         write_text(copy, yaml.safe_dump(with_amp(config, amp), sort_keys=False))
         run_in = workdir.with_name(f"{workdir.name}-{'fp32' if amp == 'off' else amp}")
         runs[amp] = {"configfile": str(copy), "workdir": str(run_in), **run_dag(copy, run_in, a.cores)}

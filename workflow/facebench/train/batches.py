@@ -37,7 +37,8 @@ class Batches:
     """What makes the batch of a step: the training faces, the sampler, the augmentation and this process's share.
 
     ``augment`` is passed in (the loop passes its own name for it) so a test can wrap it. ``threads``: the torch
-    threads the background thread makes batches with (default: the loop's); the pixels do not depend on it."""
+    threads the background thread makes batches with (default: the loop's). The pixels of a ``degrade`` batch round
+    a few ulps differently with it (torch's bilinear enlarging), so it is fixed, not left to ``train.threads``."""
 
     def __init__(self, faces: np.ndarray, rows: np.ndarray, labels: np.ndarray, sampler, *, seed: int,
                  options: dict, shard: Callable[[int], slice], pin: bool = False, augment=default_augment,
