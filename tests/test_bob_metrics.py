@@ -240,6 +240,30 @@ def test_rank_cli_writes_cmc_and_open_set(tmp_path):
     assert (got["open_set"]["n_enrolled"], got["open_set"]["n_mated"], got["open_set"]["n_nonmated"]) == (6, 12, 18)
 
 
+def test_rank_cli_computes_the_feature_modes_at_once_with_the_same_bytes(tmp_path):
+    rng = np.random.default_rng(3)
+    ids = np.repeat([f"P{i}" for i in range(15)], 4)
+    paths = [f"{n}/{n}_{k:04d}.jpg" for k, n in enumerate(ids)]
+    centre = rng.normal(size=(15, 8))[np.repeat(np.arange(15), 4)]
+    f, flip = (centre + rng.normal(scale=0.7, size=(60, 8)) for _ in range(2))
+    np.savez(tmp_path / "e.npz", paths=np.array(paths), status=np.array(["ok"] * 60), features=f.astype(np.float32),
+             features_flip=flip.astype(np.float32))
+    (tmp_path / "id.tsv").write_text("path\tidentity\n" + "".join(f"{p}\t{n}\n" for p, n in zip(paths, ids)))
+    written = {}
+    for threads in (1, 2):
+        out = tmp_path / f"t{threads}"
+        r = subprocess.run([sys.executable, "-m", "facebench", "rank", "--embeddings", str(tmp_path / "e.npz"),
+                            "--identification", str(tmp_path / "id.tsv"), "--features", "plain", "flip-concat",
+                            "--threads", str(threads), "--out", str(out / "rank-{features}.json")],
+                           capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        written[threads] = {m: (out / f"rank-{m}.json").read_bytes() for m in ("plain", "flip-concat")}
+    assert written[1] == written[2]
+    plain, concat = (json.loads(written[2][m]) for m in ("plain", "flip-concat"))
+    assert (plain["features"], concat["features"]) == ("plain", "flip-concat")
+    assert plain["auc_all_pairs"] != concat["auc_all_pairs"]  # two different computations, each in its own file
+
+
 # --- config: the dev key ------------------------------------------------------------------------------------------
 
 @pytest.fixture()

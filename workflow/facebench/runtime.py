@@ -42,6 +42,22 @@ def set_threads(n: int | None) -> int:
     return torch.get_num_threads()
 
 
+def map_in_threads(fn, items, threads: int = 1) -> list:
+    """``[fn(item) for item in items]`` in that order; with ``threads`` > 1 that many items run at once, each with one
+    BLAS / OpenMP thread (threadpoolctl). For numpy and scikit-learn work that releases the GIL but whose items are too
+    small to keep a team of BLAS threads busy (scorer folds, feature modes); each item computes exactly what it would
+    alone on one thread, so the results do not depend on ``threads``."""
+    items = list(items)
+    if threads <= 1 or len(items) <= 1:
+        return [fn(item) for item in items]
+    from concurrent.futures import ThreadPoolExecutor
+
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1), ThreadPoolExecutor(min(threads, len(items))) as pool:
+        return list(pool.map(fn, items))
+
+
 def pick_device(preference: str = "auto"):
     """``auto`` takes the GPU when there is one; ``cuda`` without a GPU is an error, not a silent CPU run."""
     import torch

@@ -55,6 +55,7 @@ rule rank:
         f"{RESULTS}/benchmarks/rank/{{model}}-{{dataset}}-{{alignment}}.tsv"
     conda:
         "../../envs/data.yaml"
+    threads: min(config["analysis"]["threads"], len(FEATURES))  # the feature modes at once, one thread each
     params:
         features=" ".join(FEATURES),
         out=lambda w, output: shlex.quote(f"{folder(output[0])}/rank-{{features}}.json"),
@@ -65,7 +66,7 @@ rule rank:
     shell:
         "python -m facebench rank --embeddings {input.embeddings} --identification {input.table} "
         "--features {params.features} --seed {params.seed} --auc-exact-pairs {params.exact} "
-        "--auc-sample-negatives {params.sample} --meta {params.meta} --out {params.out} > {log} 2>&1"
+        "--auc-sample-negatives {params.sample} --threads {threads} --meta {params.meta} --out {params.out} > {log} 2>&1"
 
 
 # A threshold fixed on a development protocol (its `dev` key) and applied unchanged to the test protocol's scores:

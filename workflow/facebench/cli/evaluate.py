@@ -98,11 +98,12 @@ def cmd_verify(a):
 
 def cmd_rank(a):
     """Rank-N, the CMC, all-pairs AUC and open-set DIR at FPIR for each feature mode, one file each (``--out`` has a
-    {features} field)."""
+    {features} field); with ``--threads`` 2 or more the modes are computed at once, one thread each."""
     from facebench.evaluate.identification import all_pairs_auc, rank_n
     from facebench.evaluate.openset import open_set
     from facebench.evaluate.scores import features
     from facebench.io import load_npz, rows_of, write_json
+    from facebench.runtime import map_in_threads
 
     emb = load_npz(a.embeddings)
     paths, ids = read_identification(a.identification)
@@ -110,12 +111,17 @@ def cmd_rank(a):
                                                                  f"embedding in {a.embeddings}, e.g. {first}").tolist()
     failed = [i for i in idx if emb["status"][i] == "failed"]
     keep = [k for k, i in enumerate(idx) if emb["status"][i] != "failed"]
-    for mode in a.features:
+    kept_ids = [ids[k] for k in keep]
+
+    def one_mode(mode: str) -> dict:
         f = features(emb, mode)[[idx[k] for k in keep]]
-        result = rank_n(f, [ids[k] for k in keep])
-        result.update(all_pairs_auc(f, [ids[k] for k in keep], exact_pairs=a.auc_exact_pairs,
+        result = rank_n(f, kept_ids)
+        result.update(all_pairs_auc(f, kept_ids, exact_pairs=a.auc_exact_pairs,
                                     sample_negatives=a.auc_sample_negatives, seed=a.seed))
-        result["open_set"] = open_set(f, [ids[k] for k in keep], a.seed)
+        result["open_set"] = open_set(f, kept_ids, a.seed)
+        return result
+
+    for mode, result in zip(a.features, map_in_threads(one_mode, a.features, a.threads), strict=True):
         result.update({"features": mode, "dropped_failed_faces": len(failed),
                        "protocol": "closed set, leave-one-out: each image a probe against all other images"})
         add_provenance(result, with_config(a.meta, features=mode), a.embeddings, a.identification)
@@ -180,6 +186,7 @@ def register(add) -> None:
                     help="the all-pairs AUC is exact up to this many image pairs, else estimated from a sample")
     sp.add_argument("--auc-sample-negatives", type=int, default=schema.default("identification.auc_sample_negatives"),
                     help="different-identity pairs the sampled all-pairs AUC draws")
+    sp.add_argument("--threads", type=int, default=1, help="feature modes computed at once (the same results)")
     sp.add_argument("--meta", type=json_arg, help="JSON object merged into each output")
     sp.add_argument("--out", required=True, help="output path; a {features} field names one file per feature mode")
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from facebench.evaluate.scores import cosine, unit_rows
+from facebench.runtime import map_in_threads
 
 SCORERS = ("cosine", "euclidean", "chi2-svm", "weighted-l1", "joint-bayesian")
 LEARNED = ("chi2-svm", "weighted-l1", "joint-bayesian")
@@ -274,10 +275,6 @@ def fold_scores(features: np.ndarray, identities, i1: np.ndarray, i2: np.ndarray
     release the GIL, and one fit is too small to keep two BLAS threads busy. Every fold has its own seed, so the
     scores do not depend on ``threads``.
     """
-    from concurrent.futures import ThreadPoolExecutor
-
-    from threadpoolctl import threadpool_limits
-
     ids = np.asarray(identities)
     if not build(scorer).learned:
         return build(scorer).score(features[i1], features[i2]), []
@@ -294,11 +291,7 @@ def fold_scores(features: np.ndarray, identities, i1: np.ndarray, i2: np.ndarray
 
     scores = np.empty(len(i1), dtype=np.float64)
     records = []
-    if threads > 1:
-        with threadpool_limits(limits=1), ThreadPoolExecutor(threads) as pool:
-            done = list(pool.map(one_fold, np.unique(folds)))
-    else:
-        done = [one_fold(fold) for fold in np.unique(folds)]
+    done = map_in_threads(one_fold, np.unique(folds), threads)
     for sel, part, record in done:  # in fold order, however they ran
         scores[sel] = part
         records.append(record)
