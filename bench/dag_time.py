@@ -64,6 +64,19 @@ def embedded_forwards(results: Path) -> int:
     return total
 
 
+def floor_budget(wall: float, rules: dict, floor: float, target: float = 1.5) -> dict:
+    """Where the wall time goes against the floor: the embed jobs' seconds, the wall outside them, the ratio the DAG
+    would reach with its embedding exactly at the floor and everything else as measured, and each other rule's
+    seconds as a share of the floor (the rules that alone take more than ``target`` - 1 of it cannot fit)."""
+    embed = rules.get("embed", {}).get("seconds", 0.0)
+    others = {name: round(r["seconds"] / floor, 3) for name, r in rules.items() if name != "embed"}
+    return {"target_ratio": target, "target_wall_seconds": round(target * floor, 1),
+            "embed_seconds": round(embed, 1), "embed_over_floor": round(embed / floor, 3),
+            "wall_outside_embed_seconds": round(wall - embed, 1),
+            "ratio_with_embed_at_floor": round((wall - embed + floor) / floor, 2),
+            "other_rules_over_floor": dict(sorted(others.items(), key=lambda kv: -kv[1]))}
+
+
 def run_segment(configfile: Path, workdir: Path, cores: int, resume: bool) -> dict:
     """One snakemake run in workdir: from empty results, or (resume) going on from what an earlier segment left."""
     if workdir.exists() and not resume:
@@ -127,6 +140,7 @@ def main() -> int:
         if forwards and not a.no_floor:
             out["forward_floor"] = floor_seconds(forwards, streams=a.cores)
             out["wall_over_floor"] = round(out["wall_seconds"] / out["forward_floor"]["floor_seconds"], 2)
+            out["floor_budget"] = floor_budget(out["wall_seconds"], out["rules"], out["forward_floor"]["floor_seconds"])
     out["benchmarked_rule_seconds_sum"] = round(sum(r["seconds"] for r in out["rules"].values()), 1)
     write(f"dag_time-{profile}", out)
     return 0 if out.get("returncode", 0) == 0 else 1

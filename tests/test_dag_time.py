@@ -93,3 +93,13 @@ def test_ctrl_c_waits_for_snakemake_to_stop_and_records_the_segment(tmp_path, mo
     out = dag_time.run_dag(config, tmp_path / "work", cores=2)
     assert StoppedSnakemake.waits == 2 and out["returncode"] == 130
     assert json.loads((tmp_path / "work" / "dag_time-segments.json").read_text())[0]["returncode"] == 130
+
+
+def test_the_floor_budget_splits_the_wall_into_embedding_and_the_rest():
+    from dag_time import floor_budget
+
+    rules = {"embed": {"seconds": 230.0}, "landmarks_mtcnn": {"seconds": 68.0}, "rank": {"seconds": 20.0}}
+    got = floor_budget(395.0, rules, 200.0)
+    assert got["target_wall_seconds"] == 300.0 and got["wall_outside_embed_seconds"] == 165.0
+    assert got["embed_over_floor"] == 1.15 and got["ratio_with_embed_at_floor"] == 1.82
+    assert list(got["other_rules_over_floor"].items()) == [("landmarks_mtcnn", 0.34), ("rank", 0.1)]
