@@ -77,8 +77,9 @@ def floor_budget(wall: float, rules: dict, floor: float, target: float = 1.5) ->
             "other_rules_over_floor": dict(sorted(others.items(), key=lambda kv: -kv[1]))}
 
 
-def run_segment(configfile: Path, workdir: Path, cores: int, resume: bool) -> dict:
-    """One snakemake run in workdir: from empty results, or (resume) going on from what an earlier segment left."""
+def run_segment(configfile: Path, workdir: Path, cores: int, resume: bool, keep_going: bool = False) -> dict:
+    """One snakemake run in workdir: from empty results, or (resume) going on from what an earlier segment left;
+    ``keep_going``: a failed job stops only what depends on it."""
     if workdir.exists() and not resume:
         shutil.rmtree(workdir)  # from empty results: a leftover run would make every rule a no-op
     workdir.mkdir(parents=True, exist_ok=True)
@@ -87,6 +88,8 @@ def run_segment(configfile: Path, workdir: Path, cores: int, resume: bool) -> di
     if resume:  # a hard-killed snakemake leaves its lock; a stopped job leaves files marked incomplete
         subprocess.run([*cmd, "--unlock"], cwd=workdir, check=True, capture_output=True)
         cmd.append("--rerun-incomplete")
+    if keep_going:
+        cmd.append("--keep-going")
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     before = cpu_ticks()
     t0 = time.perf_counter()
@@ -103,11 +106,11 @@ def run_segment(configfile: Path, workdir: Path, cores: int, resume: bool) -> di
             "cpu_steal_share": steal_share(before, cpu_ticks())}
 
 
-def run_dag(configfile: Path, workdir: Path, cores: int, resume: bool = False) -> dict:
+def run_dag(configfile: Path, workdir: Path, cores: int, resume: bool = False, keep_going: bool = False) -> dict:
     """Run a segment and total it with the earlier ones of this workdir (none unless resume)."""
     ledger = workdir / "dag_time-segments.json"
     earlier = json.loads(ledger.read_text()) if resume and ledger.exists() else []
-    segments = [*earlier, run_segment(configfile, workdir, cores, resume)]
+    segments = [*earlier, run_segment(configfile, workdir, cores, resume, keep_going)]
     write_json(ledger, segments)
     wall = sum(s["wall_seconds"] for s in segments)
     return {"command": segments[-1]["command"], "returncode": segments[-1]["returncode"],

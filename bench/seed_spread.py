@@ -18,6 +18,7 @@ accuracy of plain features, grid threshold. Writes results/bench/seed_spread-<pr
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 from pathlib import Path
@@ -28,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import OUT, ROOT, write  # noqa: E402
 from dag_time import run_dag  # noqa: E402
 from facebench.io import write_text  # noqa: E402
-from train_precision import TOLERANCE_PP, accuracies, train_seconds  # noqa: E402
+from train_precision import TOLERANCE_PP, train_seconds  # noqa: E402
 
 
 def seeded_profile(config: dict, models: list[str], seeds: list[int]) -> dict:
@@ -47,6 +48,28 @@ def seeded_profile(config: dict, models: list[str], seeds: list[int]) -> dict:
                                  "train": {**spec["train"], "seed": seed}}
             evaluate += [{**e, "model": variant} for e in entries]
     return {**config, "models": variants, "evaluate": evaluate}
+
+
+def seed_accuracies(results: Path, variants: list[str]) -> dict:
+    """{variant: {"<alignment>/<protocol>": accuracy}} of plain features, grid threshold, from each variant's own
+    metrics files: read per model, not from the summary, which a failed seed's run never reaches (--keep-going)."""
+    out = {}
+    for variant in variants:
+        for f in sorted((results / "metrics" / variant).glob("*/*/*-plain-grid.json")):
+            protocol = f.name[:-len("-plain-grid.json")]
+            out.setdefault(variant, {})[f"{f.parent.name}/{protocol}"] = json.loads(f.read_text())["accuracy"]
+    return out
+
+
+def failures(results: Path, variants: list[str]) -> dict:
+    """{variant: the training's last line} for every variant that left no model (a diverged or failed training)."""
+    out = {}
+    for variant in variants:
+        if not (results / "models" / variant / "model.pt").exists():
+            log = results / "logs" / "train" / f"{variant}.log"
+            lines = [ln for ln in log.read_text().splitlines() if ln.strip()] if log.exists() else []
+            out[variant] = lines[-1].split("\r")[-1].strip() if lines else "no training log"
+    return out
 
 
 def spread(accuracy: dict, models: list[str], seeds: list[int]) -> dict:
@@ -83,16 +106,19 @@ def main() -> int:
     # the copy lies in results/bench/, but its paths are the profile's: relative to the working directory, which
     # lies beside the repository as the checkout does, so ../shared/data resolves the same way
     write_text(copy, yaml.safe_dump(seeded, sort_keys=False))
-    run = run_dag(copy, a.workdir, a.cores)
+    # --keep-going: a seed whose training diverges is a result (recorded in "failed"), not the end of the run
+    run = run_dag(copy, a.workdir, a.cores, keep_going=True)
     results = a.workdir / "results"
     variants = sorted(seeded["models"])
-    accuracy = accuracies(results, variants) if run["returncode"] == 0 else {}
+    failed = failures(results, variants)
     out = {"profile": profile, "models": a.models, "seeds": a.seeds, "tolerance_pp": TOLERANCE_PP,
            "config_copy": str(copy), "accuracy": "10-fold verification accuracy, plain features, grid threshold",
            "wall_seconds": run["wall_seconds"], "returncode": run["returncode"],
-           "train_seconds": train_seconds(results, variants), "spread": spread(accuracy, a.models, a.seeds)}
+           "train_seconds": train_seconds(results, variants), "failed": failed,
+           "trained": f"{len(variants) - len(failed)} of {len(variants)}",
+           "spread": spread(seed_accuracies(results, variants), a.models, a.seeds)}
     write(f"seed_spread-{profile}", out)
-    return 0 if run["returncode"] == 0 else 1
+    return 0 if run["returncode"] == 0 or out["spread"] else 1
 
 
 if __name__ == "__main__":

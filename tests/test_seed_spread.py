@@ -55,3 +55,25 @@ def test_the_spread_is_over_the_same_setting_of_every_seed():
     b = got["b"]["provided/devtest"]  # seed 2 missing (a failed run): the spread is over the seeds that ran
     assert b["accuracy_by_seed"]["2"] is None and b["range_pp"] == pytest.approx(0.2)
     assert b["range_within_tolerance"] is True
+
+
+def test_accuracies_come_from_each_seeds_metrics_and_a_diverged_seed_is_named(tmp_path):
+    import json
+
+    from seed_spread import failures, seed_accuracies
+
+    for variant, acc in (("a-seed0", 0.81), ("a-seed1", 0.79)):
+        folder = tmp_path / "metrics" / variant / "lfw" / "provided"
+        folder.mkdir(parents=True)
+        (folder / "devtest-plain-grid.json").write_text(json.dumps({"accuracy": acc}))
+        (folder / "devtest-flip-concat-grid.json").write_text(json.dumps({"accuracy": 0.5}))  # not plain: not read
+        (tmp_path / "models" / variant).mkdir(parents=True)
+        (tmp_path / "models" / variant / "model.pt").write_bytes(b"")
+    (tmp_path / "logs" / "train").mkdir(parents=True)
+    (tmp_path / "logs" / "train" / "a-seed2.log").write_text(
+        "train a-seed2: 2%|2| 1472/59136\rtrain a-seed2: 3%\n"
+        "facebench train: models.a-seed2: the loss is nan at step 23\n")
+    variants = ["a-seed0", "a-seed1", "a-seed2"]
+    assert seed_accuracies(tmp_path, variants) == {"a-seed0": {"provided/devtest": 0.81},
+                                                   "a-seed1": {"provided/devtest": 0.79}}
+    assert failures(tmp_path, variants) == {"a-seed2": "facebench train: models.a-seed2: the loss is nan at step 23"}
