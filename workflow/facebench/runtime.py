@@ -48,7 +48,7 @@ def map_in_threads(fn, items, threads: int = 1) -> list:
     small to keep a team of BLAS threads busy (scorer folds, feature modes); each item computes exactly what it would
     alone on one thread, so the results do not depend on ``threads``."""
     items = list(items)
-    if threads <= 1 or len(items) <= 1:
+    if threads <= 1 or not items:
         return [fn(item) for item in items]
     from concurrent.futures import ThreadPoolExecutor
 
