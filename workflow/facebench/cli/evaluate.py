@@ -111,10 +111,10 @@ def cmd_rank(a):
                                                                  f"embedding in {a.embeddings}, e.g. {first}").tolist()
     failed = [i for i in idx if emb["status"][i] == "failed"]
     keep = [k for k, i in enumerate(idx) if emb["status"][i] != "failed"]
-    kept_ids = [ids[k] for k in keep]
+    rows, kept_ids = [idx[k] for k in keep], [ids[k] for k in keep]
 
     def one_mode(mode: str) -> dict:
-        f = features(emb, mode)[[idx[k] for k in keep]]
+        f = features(emb, mode)[rows]
         result = rank_n(f, kept_ids)
         result.update(all_pairs_auc(f, kept_ids, exact_pairs=a.auc_exact_pairs,
                                     sample_negatives=a.auc_sample_negatives, seed=a.seed))
