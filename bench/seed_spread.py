@@ -11,9 +11,10 @@ much they move, so a precision or scheduling change is judged against the noise 
 
 The run is bench/dag_time.py's (from empty results, in a working directory beside the repository), on a copy of the
 profile (in results/bench/) that keeps only the chosen models, each as ``<model>-seed<k>`` with its label saying the
-seed, evaluated on the alignments the profile evaluates it on. Seed 0 is the profile's own recipe, so its accuracy
-is the one the profile reports (on the same machine). Accuracy as in bench/train_precision.py: 10-fold verification
-accuracy of plain features, grid threshold. Writes results/bench/seed_spread-<profile>.json.
+seed, evaluated on the alignments the profile evaluates it on. The seed the profile itself trains with (its
+``train.seed``, 0 unless set) gives the accuracy the profile reports (on the same machine). Accuracy as in
+bench/train_precision.py: 10-fold verification accuracy of plain features, grid threshold. Writes
+results/bench/seed_spread-<profile>.json.
 """
 from __future__ import annotations
 
